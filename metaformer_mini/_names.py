@@ -1,0 +1,26 @@
+"""Look up a named choice (a mixer, a norm, an activation, a model) with a helpful error."""
+from __future__ import annotations
+
+import difflib
+from typing import Iterable, Mapping, TypeVar
+
+T = TypeVar("T")
+
+
+def lookup(kind: str, name: str, choices: Mapping[str, T]) -> T:
+    """Return ``choices[name]``; an unknown name raises ValueError naming the closest choice."""
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} must be a name (str), got {type(name).__name__} {name!r}; "
+                        f"allowed: {', '.join(sorted(choices))}")
+    key = name.lower()
+    if key in choices:
+        return choices[key]
+    raise ValueError(unknown_message(kind, name, choices))
+
+
+def unknown_message(kind: str, name: str, choices: Iterable[str]) -> str:
+    """Return 'unknown <kind> 'x'; did you mean 'y'? allowed: ...'."""
+    choices = sorted(choices)
+    close = difflib.get_close_matches(str(name).lower(), choices, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown {kind} {name!r}{hint} Allowed: {', '.join(choices)}"
