@@ -1,0 +1,221 @@
+"""The book as a reader gets it: committed notebooks are clean, and the built site works offline.
+
+The browser test builds the site into a temporary folder, serves it on 127.0.0.1 and opens
+every page in headless Debian Chromium through playwright, with every request that leaves the
+local server blocked: so it also proves the site needs no internet (MathJax and the widget
+scripts are served locally). Screenshots go under each test's tmp_path.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# The theme logs this on every page when no theme mode was stored; it is harmless.
+HARMLESS_CONSOLE = [re.compile(r"Got invalid theme mode")]
+
+
+def toc_files() -> list[str]:
+    """Return the documents of _toc.yml in reading order, e.g. ['book/index', 'chapters/00_preface']."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [entry["file"] for entry in part["chapters"]]
+    return files
+
+
+CHAPTERS = [f for f in toc_files() if f.startswith("chapters/")]
+
+
+# --- the committed notebooks ------------------------------------------------------------------
+
+def test_every_chapter_notebook_is_in_the_toc():
+    on_disk = {f"chapters/{path.stem}" for path in (ROOT / "chapters").glob("*.ipynb")}
+    assert on_disk <= set(CHAPTERS), f"not listed in _toc.yml: {sorted(on_disk - set(CHAPTERS))}"
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_chapter_is_committed_executed_in_order_without_errors(doc):
+    path = ROOT / f"{doc}.ipynb"
+    assert path.is_file(), f"_toc.yml lists {doc} but {path.name} is missing"
+    nb = nbformat.read(path, as_version=4)
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    counts = [cell.execution_count for cell in code]
+    assert counts == list(range(1, len(code) + 1)), (
+        f"{path.name}: execution counts {counts} are not 1..{len(code)}; re-run it top to bottom "
+        "(README: regenerate the stored outputs)")
+    for i, cell in enumerate(code):
+        errors = [out for out in cell.outputs if out.output_type == "error"]
+        assert not errors, f"{path.name}, code cell {i + 1} stored an error: {errors[0].get('ename')}"
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_chapter_follows_the_conventions(doc):
+    nb = nbformat.read(ROOT / f"{doc}.ipynb", as_version=4)
+    assert nb.metadata.kernelspec.name == "python3"
+    code = [cell.source for cell in nb.cells if cell.cell_type == "code"]
+    assert 'if "google.colab" in sys.modules:' in code[0], "first code cell must be the Colab set-up"
+    assert "book.describe()" in code[1], "second code cell must call book.describe()"
+    text = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+    number = int(Path(doc).name[:2])
+    assert re.match(rf"# {number}\. ", nb.cells[0].source), "a chapter opens with '# N. Title'"
+    for heading in ("## Objectives", "## Summary", "## Exercises"):
+        assert heading in text, f"{doc} has no '{heading}' section"
+    assert "{cite}`yu2022metaformer`" in text, f"{doc} does not cite the paper"
+    exercises = text.split("## Exercises", 1)[1]
+    assert exercises.count("{admonition} Solution") >= 3, f"{doc}: fewer than 3 solved exercises"
+
+
+def test_every_citation_is_in_the_bibliography():
+    bib = (ROOT / "book" / "references.bib").read_text()
+    keys = set(re.findall(r"^@\w+\{([^,]+),", bib, flags=re.M))
+    cited = set()
+    for doc in toc_files():
+        path = next(p for p in (ROOT / f"{doc}.ipynb", ROOT / f"{doc}.md") if p.exists())
+        for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", path.read_text()):
+            cited |= {key.strip() for key in group.split(",")}
+    assert cited <= keys, f"cited but not in book/references.bib: {sorted(cited - keys)}"
+
+
+# --- the site in a browser ----------------------------------------------------------------------
+
+def _require_browser() -> None:
+    """Skip (fail when CI=true) unless Debian's chromium and playwright are both installed."""
+    missing = []
+    if not Path(CHROMIUM).exists():
+        missing.append(f"{CHROMIUM} (apt-get install -y chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("playwright (pip install -r requirements.txt)")
+    if missing:
+        message = "the browser test needs " + " and ".join(missing)
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + "; CI must run it (.ci/run installs chromium)")
+        pytest.skip(message)
+
+
+def test_missing_browser_skips_locally_but_fails_in_ci(monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install -y chromium"):
+        _require_browser()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run it"):
+        _require_browser()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """Build the book with warnings as errors into a temporary folder; return its html/ folder."""
+    _require_browser()
+    out = tmp_path_factory.mktemp("site")
+    build = subprocess.run(
+        [shutil.which("jupyter-book") or "jupyter-book", "build", str(ROOT), "-W", "-n", "--keep-going",
+         "--path-output", str(out)], capture_output=True, text=True, timeout=900)
+    assert build.returncode == 0, f"jupyter-book build failed:\n{build.stdout[-4000:]}\n{build.stderr[-4000:]}"
+    return out / "_build" / "html"
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    """Serve the built site on 127.0.0.1 (a free port); yield its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+def _colab_url(doc: str) -> str:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    repo = config["repository"]["url"].removeprefix("https://github.com/")
+    colab = config["launch_buttons"]["colab_url"].rstrip("/")
+    return f"{colab}/github/{repo}/blob/{config['repository'].get('branch', 'master')}/{doc}.ipynb"
+
+
+@pytest.mark.parametrize("doc", toc_files())
+def test_page_works_offline_in_chromium(doc, server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda msg: msg.type == "error" and not any(
+        p.search(msg.text) for p in HARMLESS_CONSOLE) and problems.append(f"console: {msg.text}"))
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url}"))
+
+    def only_local(route):
+        if route.request.url.startswith(server):
+            route.continue_()
+        else:
+            problems.append(f"left the site: {route.request.url}")
+            route.abort()
+
+    page.route("**/*", only_local)
+    page.goto(server + f"{doc}.html", wait_until="networkidle")
+    page.wait_for_function("Array.from(document.images).every(img => img.complete)")
+
+    images = page.eval_on_selector_all(
+        "img", "imgs => imgs.map(img => [img.getAttribute('src'), img.naturalWidth])")
+    assert all(width > 0 for _, width in images), f"images that did not load: {images}"
+
+    if page.locator(".math").count():
+        page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise")
+        page.evaluate("MathJax.startup.promise")
+        assert page.locator("mjx-container").count() > 0, "math on this page did not render"
+        assert page.locator("mjx-merror").count() == 0, "MathJax reported an error in a formula"
+
+    if page.locator('script[type="application/vnd.jupyter.widget-state+json"]').count():
+        page.wait_for_selector(".jupyter-widgets", timeout=15_000)
+
+    if doc.startswith("chapters/"):
+        links = page.eval_on_selector_all(
+            'a[href*="colab.research.google.com"]', "links => links.map(a => a.href)")
+        assert _colab_url(doc) in links, f"no Colab launch link to {doc}.ipynb among {links}"
+
+    shot = tmp_path / f"{doc.replace('/', '_')}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    page.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_site_serves_mathjax_and_widget_scripts_locally(site):
+    html = (site / "chapters" / f"{Path(CHAPTERS[0]).name}.html").read_text()
+    assert 'src="../_static/mathjax/tex-chtml.js"' in html
+    assert (site / "_static" / "widgets" / "embed-amd.js").is_file()
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    scripts = config["sphinx"]["config"]["nb_ipywidgets_js"]
+    assert all("://" not in src and (ROOT / "book" / "_static" / src).is_file() for src in scripts), (
+        json.dumps(scripts))
