@@ -19,8 +19,8 @@ def lookup(kind: str, name: str, choices: Mapping[str, T]) -> T:
 
 
 def unknown_message(kind: str, name: str, choices: Iterable[str]) -> str:
-    """Return 'unknown <kind> 'x'; did you mean 'y'? allowed: ...'."""
+    """Return "unknown <kind> 'x'; did you mean 'y'? Allowed: ..." (no hint when nothing is close)."""
     choices = sorted(choices)
     close = difflib.get_close_matches(str(name).lower(), choices, n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = f"; did you mean {close[0]!r}?" if close else "."
     return f"unknown {kind} {name!r}{hint} Allowed: {', '.join(choices)}"

@@ -1,4 +1,4 @@
-r"""The MetaFormer block: the two residual sub-blocks of eqs. (1)-(2)."""
+r"""The MetaFormer block: the two residual sub-blocks of eqs. (2) and (3) of the paper."""
 from __future__ import annotations
 
 from typing import Optional

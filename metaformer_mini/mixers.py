@@ -93,7 +93,8 @@ class Attention(TokenMixer):
         self.qkv = nn.Linear(dim, 3 * inner, bias=qkv_bias)
         self.proj = nn.Linear(inner, dim, bias=proj_bias)
 
-    def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def qkv_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return Q, K, V split into heads, each (B, heads, N, head_dim), for x (B, C, H, W)."""
         b, c, h, w = x.shape
         tokens = x.flatten(2).transpose(1, 2)  # (B, N, C)
         qkv = self.qkv(tokens).reshape(b, h * w, 3, self.num_heads, self.head_dim)
@@ -101,14 +102,14 @@ class Attention(TokenMixer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        q, k, v = self._qkv(x)
+        q, k, v = self.qkv_heads(x)
         out = F.scaled_dot_product_attention(q, k, v)
         out = self.proj(out.transpose(1, 2).reshape(b, h * w, -1))
         return out.transpose(1, 2).reshape(b, c, h, w)
 
     def attention_maps(self, x: torch.Tensor) -> torch.Tensor:
         """Return the softmax attention weights, (B, heads, N, N), for input x (B, C, H, W)."""
-        q, k, _ = self._qkv(x)
+        q, k, _ = self.qkv_heads(x)
         return torch.softmax(q @ k.transpose(-2, -1) * self.head_dim ** -0.5, dim=-1)
 
     def token_mixing_matrix(self, height: int, width: int,

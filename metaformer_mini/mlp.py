@@ -41,7 +41,7 @@ def make_act(name: str) -> nn.Module:
 
 
 class ChannelMLP(nn.Module):
-    r"""The channel MLP: the :math:`\sigma(\mathrm{Norm}(Y) W_1) W_2` of eq. (2).
+    r"""The channel MLP: the :math:`\sigma(\mathrm{Norm}(Y) W_1) W_2` of eq. (3).
 
     Two 1x1 convolutions act on every token (position) alone, mixing only its channels:
     ``W1`` widens C to ``ratio * C``, ``sigma`` is the activation, ``W2`` narrows back to C.

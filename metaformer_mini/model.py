@@ -129,7 +129,9 @@ class MetaFormer(nn.Module):
 
     ``forward_stages`` returns every stage's (B, C_i, H_i, W_i) map, ``forward_features`` the
     last one, ``forward_head`` the logits. The PoolFormer head normalizes the last map with
-    GroupNorm(1, C), then averages over positions, then applies a Linear layer.
+    GroupNorm(1, C), then averages over positions, then applies a Linear layer, as the official
+    code does; timm's port averages first and normalizes the pooled vector, so with the same
+    weights its features equal ours but its logits do not (see :mod:`metaformer_mini.weights`).
     """
 
     def __init__(self, config: MetaFormerConfig):
@@ -137,7 +139,8 @@ class MetaFormer(nn.Module):
         self.config = cfg = config
         k, s, p = cfg.stem
         self.stem = PatchEmbed(cfg.in_chans, cfg.dims[0], k, s, p, norm=cfg.stem_norm)
-        drop_rates = torch.linspace(0, cfg.drop_path_rate, sum(cfg.depths)).tolist()
+        n_blocks = sum(cfg.depths)  # drop-path rate rises linearly from 0 to drop_path_rate
+        drop_rates = [cfg.drop_path_rate * i / max(n_blocks - 1, 1) for i in range(n_blocks)]
         k, s, p = cfg.downsample
         stages = []
         for i, (depth, dim) in enumerate(zip(cfg.depths, cfg.dims)):

@@ -8,7 +8,7 @@ ablations on it (``token_mixer="identity"``, ``pool_size=5``, ``norm="layer"``, 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from ._names import lookup, unknown_message
 from .model import MetaFormer, MetaFormerConfig
@@ -27,7 +27,7 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_config(name: str, num_classes: int = 1000, **overrides: Any) -> MetaFormerConfig:
+def get_config(name: str, num_classes: Optional[int] = None, **overrides: Any) -> MetaFormerConfig:
     """Return the config of model ``name`` with ``overrides`` applied (see :func:`create_model`)."""
     base = lookup("model", name, _REGISTRY)()
     fields = {f.name for f in dataclasses.fields(MetaFormerConfig)}
@@ -35,7 +35,7 @@ def get_config(name: str, num_classes: int = 1000, **overrides: Any) -> MetaForm
     if unknown:
         key = sorted(unknown)[0]
         raise TypeError(unknown_message("override", key, sorted(fields | {"token_mixer", "stage_mixers"})))
-    changes = dict(overrides, num_classes=num_classes)
+    changes = dict(overrides) if num_classes is None else dict(overrides, num_classes=num_classes)
     if "token_mixer" in changes and "stage_mixers" in changes:
         raise ValueError("give token_mixer= (one mixer for every stage) or stage_mixers= "
                          "(one per stage), not both")
@@ -50,9 +50,10 @@ def get_config(name: str, num_classes: int = 1000, **overrides: Any) -> MetaForm
     return config
 
 
-def create_model(name: str, num_classes: int = 1000, **overrides: Any) -> MetaFormer:
+def create_model(name: str, num_classes: Optional[int] = None, **overrides: Any) -> MetaFormer:
     """Return a freshly initialized model ``name`` (see ``list_models()``) with ``overrides``.
 
+    ``num_classes`` defaults to the model's own: 1000 (ImageNet) or 10 for the ``cifar_*`` models.
     Overrides are fields of ``MetaFormerConfig`` plus ``token_mixer`` (one mixer for all stages)
     and ``stage_mixers`` (one per stage). Unknown names raise ValueError with the closest match.
     """

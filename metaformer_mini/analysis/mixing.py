@@ -44,7 +44,7 @@ def attention_from_maps(mixer: Attention, x: torch.Tensor) -> torch.Tensor:
     b, c, h, w = x.shape
     with torch.no_grad():
         maps = mixer.attention_maps(x)  # (B, heads, N, N)
-        _, _, values = mixer._qkv(x)    # (B, heads, N, head_dim)
+        _, _, values = mixer.qkv_heads(x)    # (B, heads, N, head_dim)
         mixed = (maps @ values).transpose(1, 2).reshape(b, h * w, -1)
         return mixer.proj(mixed).transpose(1, 2).reshape(b, c, h, w)
 

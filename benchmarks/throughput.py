@@ -1,0 +1,128 @@
+"""Images/s of our poolformer_s12 against timm's, forward and train step, in one process.
+
+Both models run on the same device with the same batch, thread count and memory format; their
+steps are timed alternately (ours, timm, ours, ...) so that load from other processes on a shared
+machine hits both alike, and each model's fastest step is reported (other processes can only
+slow a step down, so the fastest is the least disturbed). Example::
+
+    python benchmarks/throughput.py --batch 16 --iters 5                # CPU (and CUDA if present)
+    python benchmarks/throughput.py --device cuda --batch 128          # compiled too, on CUDA
+    python benchmarks/throughput.py --device cpu --compile yes
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Callable
+
+import timm
+import torch
+from torch import nn
+
+from metaformer_mini import create_model
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def forward_step(model: nn.Module, images: torch.Tensor) -> Callable[[], None]:
+    """Return a function running one inference forward pass of ``model`` on ``images``."""
+    model.eval()
+
+    def step() -> None:
+        with torch.inference_mode():
+            model(images)
+    return step
+
+
+def train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> Callable[[], None]:
+    """Return a function running one SGD training step (forward, backward, update)."""
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(model(images), labels).backward()
+        optimizer.step()
+    return step
+
+
+def time_alternately(steps: dict[str, Callable[[], None]], iters: int, warmup: int,
+                     device: torch.device) -> dict[str, float]:
+    """Return the fastest seconds per call of each step, calling them in turn ``iters`` times."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    _sync(device)
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(iters):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            _sync(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: min(t) for name, t in times.items()}
+
+
+def build_pair(device: torch.device, channels_last: bool, compile_: bool) -> dict[str, nn.Module]:
+    """Return {'ours': ..., 'timm': ...} poolformer_s12 models, placed and optionally compiled."""
+    torch.manual_seed(0)
+    models = {"ours": create_model("poolformer_s12"), "timm": timm.create_model("poolformer_s12")}
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    for name, model in models.items():
+        model.to(device, memory_format=memory_format)
+        models[name] = torch.compile(model) if compile_ else model
+    return models
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=32, help="images per step")
+    parser.add_argument("--iters", type=int, default=10, help="timed steps per model")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per model first")
+    parser.add_argument("--img-size", type=int, default=224)
+    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all",
+                        help="'all': CPU, and CUDA when present")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="CPU threads (torch.set_num_threads), the same for both models")
+    parser.add_argument("--compile", choices=["auto", "yes", "no"], default="auto",
+                        help="also time torch.compile'd models; 'auto': on CUDA only (compiling "
+                             "takes minutes on a small CPU)")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
+    devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
+    if args.device == "cuda" and not devices:
+        parser.error("--device cuda was given but torch.cuda.is_available() is False")
+
+    print(f"poolformer_s12, batch {args.batch}, {args.img_size}x{args.img_size}, "
+          f"best of {args.iters} steps, {args.threads} CPU threads, torch {torch.__version__}, "
+          f"timm {timm.__version__}")
+    header = f"{'device':6} {'format':14} {'compile':7} {'step':7} {'ours img/s':>10} " \
+             f"{'timm img/s':>10} {'ours/timm':>9}"
+    print(header)
+    print("-" * len(header))
+    for device_name in devices:
+        device = torch.device(device_name)
+        images = torch.randn(args.batch, 3, args.img_size, args.img_size, device=device)
+        labels = torch.randint(0, 1000, (args.batch,), device=device)
+        for channels_last in (False, True):
+            x = images.contiguous(memory_format=torch.channels_last) if channels_last else images
+            with_compile = args.compile == "yes" or (args.compile == "auto" and device.type == "cuda")
+            for compile_ in (False, True) if with_compile else (False,):
+                models = build_pair(device, channels_last, compile_)
+                for kind in ("forward", "train"):
+                    steps = {name: (forward_step(m, x) if kind == "forward" else train_step(m, x, labels))
+                             for name, m in models.items()}
+                    secs = time_alternately(steps, args.iters, args.warmup, device)
+                    ours, theirs = args.batch / secs["ours"], args.batch / secs["timm"]
+                    fmt = "channels_last" if channels_last else "contiguous"
+                    print(f"{device_name:6} {fmt:14} {str(compile_):7} {kind:7} {ours:10.1f} "
+                          f"{theirs:10.1f} {ours / theirs:9.2f}")
+
+
+if __name__ == "__main__":
+    main()
