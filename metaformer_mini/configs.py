@@ -1,0 +1,212 @@
+"""Named training configs: one small dataclass, a few named instances, ``--set key=value`` overrides.
+
+``get_train_config("imagenet-s12")`` is the paper's recipe for PoolFormer-S12 (Appendix A:
+AdamW, lr 1e-3 x batch/1024, weight decay 0.05, 300 epochs with 5 of warm-up, cosine to 1e-5,
+label smoothing 0.1, MixUp/CutMix, RandAugment, random erasing, drop path and layer scale per
+model size). ``cifar10-quick`` is tuned to train a PoolFormer on a 2-core CPU in minutes.
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional
+
+from ._names import lookup, unknown_message
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on; printed at the start and saved in every checkpoint."""
+
+    name: str = "custom"
+    # the model: a registry name and overrides of its MetaFormerConfig fields
+    model: str = "cifar_poolformer"
+    model_overrides: dict = field(default_factory=dict)
+    num_classes: int = 0              # 0: from the data (10 for CIFAR-10, the class folders otherwise)
+    # data
+    dataset: str = "cifar10"          # "cifar10" (image folder or download) or "imagenet" (image folder)
+    download: bool = False            # CIFAR-10 from torchvision's archive instead of an image folder
+    img_size: int = 32
+    train_subset: int = 0             # train on this many random images (0: all)
+    test_subset: int = 0              # evaluate on this many random images (0: all)
+    crop_padding: int = 4             # CIFAR random crop: pad by this much, crop back
+    progressive_start: int = 0        # progressive resizing: first train size (0: off) ...
+    progressive_until: float = 0.5    # ... growing to img_size over this fraction of the steps
+    rand_magnitude: int = 0           # RandAugment magnitude, ImageNet only (0: off)
+    color_jitter: float = 0.0
+    random_erasing: float = 0.0
+    mixup: float = 0.0                # MixUp alpha (0: off)
+    cutmix: float = 0.0               # CutMix alpha (0: off); with both, each batch picks one
+    label_smoothing: float = 0.1
+    crop_pct: float = 0.9             # eval: resize to img_size / crop_pct, center crop img_size
+    workers: int = 4                  # DataLoader processes per GPU (image folders only)
+    # optimization
+    epochs: float = 30
+    batch_size: int = 256             # global batch per optimizer step, all processes together
+    micro_batch: int = 0              # images per forward pass and process (0: no accumulation)
+    lr: float = 1e-3                  # learning rate at a global batch of lr_batch, scaled linearly
+    lr_batch: int = 1024
+    min_lr: float = 1e-5
+    warmup_epochs: float = 5
+    warmup_fraction: float = 0.0      # warm-up as a fraction of all steps instead (when > 0)
+    weight_decay: float = 0.05
+    betas: tuple = (0.9, 0.999)
+    grad_clip: float = 0.0            # clip the gradient norm to this (0: off)
+    ema_decay: float = 0.0            # keep an exponential moving average of the weights (0: off)
+    # speed
+    amp: str = "auto"                 # auto (bf16/fp16 on GPU, fp32 on CPU), bf16, fp16, none
+    channels_last: bool = True
+    compile: bool = False
+    threads: int = 0                  # torch.set_num_threads (0: leave the default)
+    # evaluation, budget, reproducibility
+    eval_every: int = 1               # evaluate every N epochs (and always at the end)
+    tta_flip: bool = False            # test-time augmentation: average the logits of x and flip(x)
+    time_budget_min: float = 0.0      # fit the schedule to this many minutes of training (0: off)
+    seed: int = 0
+    device: str = "auto"              # auto, cpu, cuda
+
+    def __post_init__(self) -> None:
+        lookup("dataset", self.dataset, {"cifar10": 0, "imagenet": 0})
+        lookup("amp mode", self.amp, {"auto": 0, "bf16": 0, "fp16": 0, "none": 0})
+        self.betas = tuple(self.betas)
+        for name in ("batch_size", "epochs", "img_size", "lr"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if not 0 <= self.progressive_until <= 1:
+            raise ValueError(f"progressive_until is a fraction of training in [0, 1], "
+                             f"got {self.progressive_until!r}")
+        if self.progressive_start > self.img_size:
+            raise ValueError(f"progressive_start={self.progressive_start} is larger than "
+                             f"img_size={self.img_size}; resizing grows toward img_size")
+
+    def peak_lr(self) -> float:
+        """Return the learning rate scaled to this batch size: lr x batch_size / lr_batch."""
+        return self.lr * self.batch_size / self.lr_batch
+
+
+# --- the named configs -------------------------------------------------------------------
+
+CIFAR10_QUICK = TrainConfig(
+    name="cifar10-quick",
+    model="cifar_poolformer",
+    model_overrides={},
+    epochs=10, batch_size=256, lr=4e-3, lr_batch=256, warmup_epochs=0.5, weight_decay=0.05,
+    label_smoothing=0.1, amp="bf16", channels_last=True, tta_flip=True, eval_every=0,
+    min_lr=0.0,
+)
+
+CIFAR10_FULL = TrainConfig(
+    name="cifar10-full",
+    model="cifar_poolformer",
+    model_overrides={"dims": (64, 128, 320, 512), "depths": (2, 2, 6, 2), "drop_path_rate": 0.1},
+    epochs=200, batch_size=512, lr=2e-3, lr_batch=512, warmup_epochs=5, weight_decay=0.05,
+    label_smoothing=0.1, mixup=0.8, cutmix=1.0, tta_flip=True, amp="auto",
+)
+
+# (model, drop path, eval crop_pct); layer scale 1e-5 (S12, S24) / 1e-6 comes with the model
+_PAPER_MODELS = {
+    "s12": ("poolformer_s12", 0.1, 0.9),
+    "s24": ("poolformer_s24", 0.1, 0.9),
+    "s36": ("poolformer_s36", 0.2, 0.9),
+    "m36": ("poolformer_m36", 0.3, 0.95),
+    "m48": ("poolformer_m48", 0.4, 0.95),
+}
+
+
+def _imagenet(size: str) -> TrainConfig:
+    model, drop_path, crop_pct = _PAPER_MODELS[size]
+    return TrainConfig(
+        name=f"imagenet-{size}", model=model, model_overrides={"drop_path_rate": drop_path},
+        dataset="imagenet", img_size=224, crop_pct=crop_pct,
+        rand_magnitude=9, color_jitter=0.4, random_erasing=0.25, mixup=0.8, cutmix=1.0,
+        label_smoothing=0.1, epochs=300, batch_size=4096, micro_batch=128, lr=1e-3,
+        lr_batch=1024, min_lr=1e-5, warmup_epochs=5, weight_decay=0.05, amp="auto",
+        workers=8, eval_every=1)
+
+
+CONFIGS: dict[str, TrainConfig] = {
+    "cifar10-quick": CIFAR10_QUICK,
+    "cifar10-full": CIFAR10_FULL,
+    **{f"imagenet-{size}": _imagenet(size) for size in _PAPER_MODELS},
+}
+
+
+def list_configs() -> list[str]:
+    """Return the names ``get_train_config`` accepts."""
+    return sorted(CONFIGS)
+
+
+def get_train_config(name: str, overrides: Iterable[str] | dict[str, Any] = ()) -> TrainConfig:
+    """Return a copy of the named config with overrides applied.
+
+    ``overrides`` is a dict or a list of ``"key=value"`` strings (the CLI's ``--set``); keys are
+    TrainConfig fields, or ``model.<field>`` for a field of the model's config
+    (``model.dims=(48,96,192,384)``). Values are Python literals; strings may go unquoted.
+    """
+    base = lookup("train config", name, CONFIGS)
+    return apply_overrides(dataclasses.replace(base, model_overrides=dict(base.model_overrides)),
+                           overrides)
+
+
+def apply_overrides(config: TrainConfig, overrides: Iterable[str] | dict[str, Any]) -> TrainConfig:
+    """Return ``config`` with ``overrides`` applied (see :func:`get_train_config`)."""
+    pairs = overrides.items() if isinstance(overrides, dict) else map(_split, overrides)
+    hints = typing.get_type_hints(TrainConfig)
+    changes: dict[str, Any] = {}
+    model_overrides = dict(config.model_overrides)
+    for key, value in pairs:
+        if key.startswith("model."):
+            model_overrides[key[len("model."):]] = _parse(value) if isinstance(value, str) else value
+            continue
+        if key not in hints or key == "model_overrides":
+            raise ValueError(unknown_message("config key", key, [*hints, "model.<field>"]))
+        changes[key] = _convert(key, value, hints[key])
+    return dataclasses.replace(config, model_overrides=model_overrides, **changes)
+
+
+def _split(item: str) -> tuple[str, str]:
+    if "=" not in item:
+        raise ValueError(f"--set expects key=value, got {item!r} (e.g. --set epochs=5)")
+    key, value = item.split("=", 1)
+    return key.strip(), value.strip()
+
+
+def _parse(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text  # a bare word: a string
+
+
+def _convert(key: str, value: Any, hint: Any) -> Any:
+    """Return ``value`` (a string from the command line, or any object) as the field's type."""
+    kind = typing.get_origin(hint) or hint
+    if isinstance(value, str) and kind is not str:
+        if kind is bool and value.lower() in ("true", "false", "yes", "no", "on", "off"):
+            return value.lower() in ("true", "yes", "on")
+        value = _parse(value)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if kind is tuple and isinstance(value, list):
+        value = tuple(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"config key {key!r} expects {getattr(kind, '__name__', kind)}, "
+                         f"got {value!r} ({type(value).__name__})")
+    return value
+
+
+def config_from_dict(data: dict) -> TrainConfig:
+    """Return the TrainConfig saved as a dict in a checkpoint or summary (unknown keys are an error)."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"unknown train config keys {sorted(unknown)}; this metaformer_mini "
+                         f"knows {sorted(known)}")
+    return TrainConfig(**data)
+
+
+def format_config(config: TrainConfig) -> str:
+    """Return the config as aligned 'key: value' lines, for the start of a run."""
+    return "\n".join(f"  {k:<18} {v}" for k, v in dataclasses.asdict(config).items())

@@ -1,0 +1,127 @@
+"""Top-1/top-5 accuracy of a model on a test split, as a function and a CLI.
+
+    python -m metaformer_mini.evaluate --checkpoint runs/quick/best.pt --data-dir ../shared/data/cifar10
+    python -m metaformer_mini.evaluate --model poolformer_s12 --pretrained --data-dir /data/imagenet
+
+Both print one JSON object: ``{"top1": ..., "top5": ..., "loss": ..., "images": ...}``.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from typing import Iterable, Optional
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .checkpoint import load_checkpoint
+from .configs import TrainConfig
+from .data import CifarBatches, imagenet_val_dataset, load_cifar10, worker_count
+
+
+def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
+    """Return the autocast context for ``amp`` ('bf16', 'fp16', 'none') on ``device``."""
+    if amp == "none":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+             device: torch.device | str = "cpu", amp: str = "none", tta_flip: bool = False,
+             progress: bool = False) -> dict[str, float]:
+    """Return {'top1', 'top5', 'loss', 'images'} of ``model`` over ``batches`` of (images, labels).
+
+    Accuracies are percentages. ``tta_flip`` averages the logits of each image and its mirror
+    image. Under torch.distributed every process passes its own shard and gets the global result.
+    """
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    totals = torch.zeros(4, dtype=torch.float64, device=device)  # correct1, correct5, loss, n
+    for x, y in tqdm(batches, desc="evaluating", disable=not progress, leave=False):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with autocast(device, amp):
+            logits = model(x).float()
+            if tta_flip:
+                logits = (logits + model(x.flip(-1)).float()) / 2
+        top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        hits = top5 == y[:, None]
+        totals += torch.stack([hits[:, 0].sum(), hits.any(1).sum(),
+                               F.cross_entropy(logits, y, reduction="sum"),
+                               torch.tensor(len(y), device=device)]).to(totals)
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(totals)
+    model.train(was_training)
+    c1, c5, loss, n = totals.tolist()
+    if n == 0:
+        raise ValueError("evaluate got no batches: the test split is empty")
+    return {"top1": 100 * c1 / n, "top5": 100 * c5 / n, "loss": loss / n, "images": int(n)}
+
+
+def test_batches(config: TrainConfig, data_dir: Optional[str], device: torch.device,
+                 rank: int = 0, world: int = 1, batch_size: int = 500) -> Iterable:
+    """Return the test batches of a config's dataset (this process's shard under torchrun)."""
+    if config.dataset == "cifar10":
+        images, labels = load_cifar10(data_dir, "test", download=config.download)
+        if config.test_subset:
+            keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+            images, labels = images[keep[:config.test_subset]], labels[keep[:config.test_subset]]
+        return CifarBatches(images, labels, batch_size, train=False, device=device, rank=rank,
+                            world=world, channels_last=config.channels_last)
+    val = imagenet_val_dataset(data_dir, config.img_size, config.crop_pct)
+    shard = torch.utils.data.Subset(val, range(rank, len(val), world))
+    return DataLoader(shard, batch_size=batch_size, num_workers=worker_count(config.workers),
+                      pin_memory=device.type == "cuda")
+
+
+def main(argv: Optional[list[str]] = None) -> dict[str, float]:
+    """Run the CLI: print the accuracy of a checkpoint or of pretrained weights as JSON."""
+    p = argparse.ArgumentParser(prog="python -m metaformer_mini.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="a last.pt/best.pt written by metaformer_mini.train")
+    src.add_argument("--model", help="a registry name, with --pretrained (e.g. poolformer_s12)")
+    p.add_argument("--pretrained", action="store_true", help="load the official weights of --model")
+    p.add_argument("--weights", help="a local file of official weights for --pretrained")
+    p.add_argument("--data-dir", required=True, help="CIFAR-10 folder, or ImageNet folder with val/")
+    p.add_argument("--batch-size", type=int, default=250)
+    p.add_argument("--crop-pct", type=float, default=None, help="ImageNet eval crop (default: the model's)")
+    p.add_argument("--tta-flip", action="store_true", help="average over the image and its mirror")
+    p.add_argument("--no-ema", action="store_true", help="use the raw weights even if EMA ones exist")
+    p.add_argument("--device", default="auto")
+    args = p.parse_args(argv)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu")
+                          if args.device == "auto" else args.device)
+    try:
+        if args.checkpoint:
+            model, config = load_checkpoint(args.checkpoint, use_ema=not args.no_ema)
+            if args.crop_pct:
+                config.crop_pct = args.crop_pct
+        else:
+            if not args.pretrained:
+                p.error("--model needs --pretrained (a fresh model would score chance)")
+            from .weights import load_pretrained
+            model = load_pretrained(args.model, args.weights)
+            size = args.model.split("_")[-1]
+            config = TrainConfig(model=args.model, dataset="imagenet", img_size=224,
+                                 crop_pct=args.crop_pct or (0.95 if size.startswith("m") else 0.9))
+        amp = "bf16" if device.type == "cuda" else "none"
+        model = model.to(device)
+        batches = test_batches(config, args.data_dir, device, batch_size=args.batch_size)
+        result = evaluate(model, batches, device, amp=amp, tta_flip=args.tta_flip, progress=True)
+    except (ValueError, FileNotFoundError) as err:
+        sys.exit(f"error: {err}")
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

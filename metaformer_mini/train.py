@@ -1,0 +1,517 @@
+"""The training loop and its command line; one file, read top to bottom.
+
+    python -m metaformer_mini.train --config cifar10-quick --data-dir ../shared/data/cifar10 --out runs/quick
+    python -m metaformer_mini.train --config cifar10-quick --data-dir ... --out runs/quick --resume
+    python -m metaformer_mini.train --config cifar10-quick --time-budget-min 5 --set model.dims=(32,64,128,256) ...
+    torchrun --nproc_per_node=8 -m metaformer_mini.train --config imagenet-s12 --data-dir /data/imagenet --out runs/s12
+
+Several machines: start the same command on each with ``torchrun --nnodes=2 --node_rank=<0 or 1>
+--rdzv_backend=c10d --rdzv_endpoint=<host of node 0>:29500 --nproc_per_node=8``. Under torchrun
+every process trains on its shard of each epoch (DistributedSampler) and rank 0 alone prints,
+logs and writes checkpoints. ``batch_size`` is always the global batch of one optimizer step;
+``micro_batch`` sets how much of it one process pushes through the model at a time, the rest is
+gradient accumulation.
+
+A run folder holds ``metrics.jsonl`` (one line per epoch), ``last.pt``/``best.pt`` and, at the
+end, ``summary.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import bisect
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm.auto import tqdm
+
+from . import __version__
+from .checkpoint import (build_model, check_resumable, config_dict, load_model_state,
+                         read_checkpoint, rng_state, save_checkpoint, set_rng_state, unwrap)
+from .configs import (TrainConfig, apply_overrides, format_config, get_train_config,
+                      list_configs)
+from .data import CifarBatches, imagenet_datasets, load_cifar10, mixup_cutmix, worker_count
+from .evaluate import autocast, evaluate, test_batches
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+# --- processes and devices ---------------------------------------------------------------
+
+@dataclass
+class Processes:
+    """Where this process stands under torchrun (rank 0 of 1 when run directly)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup(config: TrainConfig) -> tuple[Processes, torch.device]:
+    """Start torch.distributed when launched by torchrun; return the processes and this one's device."""
+    procs = Processes(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                      int(os.environ.get("LOCAL_RANK", 0)))
+    want = config.device
+    if want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    if want == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but torch sees no CUDA GPU; use device=cpu")
+    device = torch.device(f"cuda:{procs.local_rank}" if want == "cuda" else "cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    if procs.world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    return procs, device
+
+
+def resolve_amp(config: TrainConfig, device: torch.device) -> str:
+    """Return the autocast mode: 'auto' is bf16 (fp16 on GPUs without bf16) on CUDA, none on CPU."""
+    if config.amp != "auto":
+        return config.amp
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "none"
+
+
+def describe_device(device: torch.device) -> str:
+    """Return a human-readable name of the device."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+# --- the schedule ------------------------------------------------------------------------
+
+class WarmupCosine:
+    """LR multiplier at a step: linear warm-up to 1, then a cosine down to ``min_ratio`` at ``total_steps``.
+
+    A callable object (not a lambda), so LambdaLR saves ``total_steps`` in its state_dict and a
+    resumed run keeps the schedule a time budget fitted.
+    """
+
+    def __init__(self, warmup_steps: int, total_steps: int, min_ratio: float):
+        self.warmup_steps, self.total_steps, self.min_ratio = warmup_steps, total_steps, min_ratio
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        progress = min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
+        return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def train_size(config: TrainConfig, step: int, total_steps: int) -> int:
+    """Return the image side for ``step``: progressive resizing grows it in steps of 4 pixels."""
+    if not config.progressive_start:
+        return config.img_size
+    ramp = config.progressive_until * total_steps
+    frac = 1.0 if ramp <= 0 else min(1.0, step / ramp)
+    size = config.progressive_start + frac * (config.img_size - config.progressive_start)
+    return min(config.img_size, int(size) // 4 * 4)
+
+
+def train_sizes(config: TrainConfig) -> list[int]:
+    """Return every image side that progressive resizing visits, smallest first."""
+    if not config.progressive_start:
+        return [config.img_size]
+    first = config.progressive_start // 4 * 4
+    return sorted({*range(first, config.img_size, 4), config.img_size})
+
+
+def fit_total_steps(seconds_left: float, step: int, step_time: dict[int, float],
+                    config: TrainConfig) -> int:
+    """Return the total step count whose remaining steps take ``seconds_left`` at the measured speeds."""
+    def cost(total: int) -> float:
+        return sum(step_time[train_size(config, s, total)] for s in range(step, total))
+
+    lo, hi = step + 1, step + 2
+    while cost(hi) < seconds_left:
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:  # cost grows with total: bisect for the last total that fits
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if cost(mid) <= seconds_left else (lo, mid)
+    return lo
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Return AdamW groups: weight decay on weight matrices/kernels, none on biases, norms and scales."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+# --- data ---------------------------------------------------------------------------------
+
+class LoaderBatches:
+    """A DataLoader over an image folder with a DistributedSampler, yielding batches on ``device``."""
+
+    def __init__(self, dataset, micro_batch: int, procs: Processes, config: TrainConfig,
+                 device: torch.device):
+        self.sampler = DistributedSampler(dataset, procs.world, procs.rank, shuffle=True,
+                                          seed=config.seed, drop_last=True)
+        self.loader = DataLoader(dataset, micro_batch, sampler=self.sampler, drop_last=True,
+                                 num_workers=worker_count(config.workers),
+                                 pin_memory=device.type == "cuda",
+                                 persistent_workers=worker_count(config.workers) > 0)
+        self.device, self.channels_last = device, config.channels_last
+        self.size = config.img_size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for x, y in self.loader:
+            x = x.to(self.device, non_blocking=True)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, y.to(self.device, non_blocking=True)
+
+
+def make_data(config: TrainConfig, data_dir: Optional[str], procs: Processes,
+              device: torch.device, micro_batch: int) -> tuple[Any, Any, int]:
+    """Return (train batches, test batches, number of classes) for this process."""
+    if config.dataset == "cifar10":
+        for turn in (0, 1):  # rank 0 decodes and caches first, the others then read the cache
+            if procs.main == (turn == 0):
+                images, labels = load_cifar10(data_dir, "train", download=config.download)
+                test = test_batches(config, data_dir, device, procs.rank, procs.world)
+            if procs.world > 1:
+                dist.barrier()
+        if config.train_subset:
+            keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(config.seed))
+            images, labels = images[keep[:config.train_subset]], labels[keep[:config.train_subset]]
+        train = CifarBatches(images, labels, micro_batch, train=True, device=device,
+                             rank=procs.rank, world=procs.world, seed=config.seed,
+                             padding=config.crop_padding, channels_last=config.channels_last)
+        return train, test, 10
+    if config.progressive_start:
+        raise ValueError("progressive_start works with cifar10 only; set it to 0 for image folders")
+    if data_dir is None:
+        raise ValueError("the imagenet dataset needs --data-dir (a folder with train/ and val/)")
+    train_set, _, classes = imagenet_datasets(
+        data_dir, config.img_size, config.crop_pct, rand_magnitude=config.rand_magnitude,
+        color_jitter=config.color_jitter, erase_prob=config.random_erasing)
+    train = LoaderBatches(train_set, micro_batch, procs, config, device)
+    test = test_batches(config, data_dir, device, procs.rank, procs.world,
+                        batch_size=max(micro_batch, 32))
+    return train, test, len(classes)
+
+
+# --- the run --------------------------------------------------------------------------------
+
+def _versions() -> dict[str, str]:
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "metaformer_mini": __version__}
+
+
+def _batch_split(config: TrainConfig, world: int) -> tuple[int, int]:
+    """Return (micro_batch, accumulation steps) that make up the global batch."""
+    micro = config.micro_batch or config.batch_size // world
+    if micro <= 0 or config.batch_size % (micro * world):
+        raise ValueError(f"batch_size={config.batch_size} must be a multiple of micro_batch "
+                         f"({micro}) x processes ({world}); change batch_size or micro_batch")
+    return micro, config.batch_size // (micro * world)
+
+
+def train(config: TrainConfig, data_dir: Optional[str | os.PathLike] = None,
+          out: Optional[str | os.PathLike] = None, resume: bool = False,
+          progress: bool = True) -> dict[str, Any]:
+    """Train a model as ``config`` says; return the summary (accuracies, timings, ``history``).
+
+    ``out`` is the run folder for metrics.jsonl, last.pt, best.pt and summary.json (None: keep
+    nothing on disk). ``resume`` continues from ``out/last.pt``.
+    """
+    wall_start = time.perf_counter()
+    procs, device = setup(config)
+    amp = resolve_amp(config, device)
+    data_dir = None if data_dir is None else str(data_dir)
+    out = Path(out) if out is not None else None
+    last_path = out / "last.pt" if out else None
+    if out and procs.main:
+        out.mkdir(parents=True, exist_ok=True)
+        if last_path.exists() and not resume:
+            raise ValueError(f"{out} already holds a run (last.pt); pass --resume to continue it "
+                             f"or choose another --out")
+    micro, accum = _batch_split(config, procs.world)
+
+    train_batches, test, num_classes = make_data(config, data_dir, procs, device, micro)
+    if config.num_classes and config.num_classes != num_classes:
+        raise ValueError(f"num_classes={config.num_classes} but the data has {num_classes} classes")
+    torch.manual_seed(config.seed)
+    model = build_model(config, num_classes).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.peak_lr(),
+                                  betas=config.betas)
+    steps_per_epoch = len(train_batches) // accum
+    if steps_per_epoch == 0:
+        raise ValueError(f"the training set has {len(train_batches) * micro * procs.world} images "
+                         f"per epoch, fewer than one batch of {config.batch_size}; lower batch_size")
+    total_steps = max(1, round(config.epochs * steps_per_epoch))
+    warmup_steps = round(config.warmup_fraction * total_steps if config.warmup_fraction
+                         else config.warmup_epochs * steps_per_epoch)
+    schedule = WarmupCosine(warmup_steps, total_steps, config.min_lr / config.peak_lr())
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
+    ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+           if config.ema_decay else None)
+    mix = mixup_cutmix(num_classes, config.mixup, config.cutmix)
+
+    step, epoch, best, history, train_seconds, wall_before = 0, 0, -1.0, [], 0.0, 0.0
+    calibrated = not config.time_budget_min
+    torch.manual_seed(config.seed * 1009 + procs.rank)  # drop path differs per process
+    if resume and last_path and last_path.exists():
+        state = read_checkpoint(last_path, map_location=device)
+        check_resumable(state, config, last_path)
+        load_model_state(model, state["model"], last_path, state["config"]["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        if ema is not None and state.get("ema") is not None:
+            ema.module.load_state_dict(state["ema"])
+            ema.n_averaged.fill_(state["ema_updates"])
+        step, epoch, best, history = state["step"], state["epoch"], state["best"], state["history"]
+        train_seconds, calibrated = state["train_seconds"], state["calibrated"]
+        wall_before = history[-1]["wall_seconds"]
+        set_rng_state(state["rng"][procs.rank % len(state["rng"])])
+        if procs.main:
+            print(f"resuming {last_path}: epoch {epoch}, step {step}/{schedule.total_steps}")
+    elif resume and procs.main:
+        print(f"--resume: no checkpoint in {out}, starting from scratch")
+
+    if procs.main:
+        n_params = sum(p.numel() for p in model.parameters())
+        print(f"config {config.name}:\n{format_config(config)}")
+        print(f"model {config.model}: {n_params:,} parameters, {num_classes} classes | device "
+              f"{describe_device(device)} x {procs.world} | amp {amp} | batch {config.batch_size} "
+              f"= {procs.world} x {micro} x {accum} accumulation | {steps_per_epoch} steps/epoch")
+    if out and procs.main:  # the metrics file always matches the checkpoint it continues
+        (out / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+    net = ddp = model
+    if procs.world > 1:
+        net = ddp = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    if config.compile:
+        net = torch.compile(net)
+
+    # The time budget: cycle through the train sizes during the first steps to time each,
+    # then fix total_steps so that the rest of the schedule fits in the budget.
+    sizes = train_sizes(config)
+    per_size = max(3, 12 // len(sizes))
+    calibration = [] if calibrated else [s for s in sizes for _ in range(per_size + 1)]
+    calibration_start, calibration_end = step, step + len(calibration)
+    step_time: dict[int, list[float]] = {s: [] for s in sizes}
+    if not calibrated:
+        schedule.total_steps = max(schedule.total_steps, calibration_end + 1)
+
+    bar = tqdm(total=schedule.total_steps, initial=step, disable=not (procs.main and progress),
+               desc="training", unit="step", mininterval=1.0, dynamic_ncols=True)
+    window, window_steps = torch.zeros((), device=device), 0  # loss summed since the last check
+    epoch_loss, epoch_steps = 0.0, 0
+
+    def check_loss() -> float:
+        """Return the mean loss since the last check; stop on NaN/inf (one sync per call)."""
+        nonlocal window_steps, epoch_loss, epoch_steps
+        total = window.item()
+        mean = total / max(1, window_steps)
+        epoch_loss, epoch_steps = epoch_loss + total, epoch_steps + window_steps
+        window.zero_()
+        window_steps = 0
+        if not math.isfinite(mean):
+            bar.close()
+            raise TrainingDiverged(
+                f"the training loss became {mean} by step {step} (epoch {epoch}, lr "
+                f"{scheduler.get_last_lr()[0]:.2e}, amp {amp}); stopped without saving, so "
+                f"{last_path or 'no checkpoint'} keeps the last good state. Try a lower lr, "
+                f"grad_clip=1.0, amp=bf16 instead of fp16, or amp=none.")
+        return mean
+
+    size = config.img_size
+    while step < schedule.total_steps:
+        train_batches.set_epoch(epoch)
+        batches = iter(train_batches)
+        epoch_start, epoch_first_step = time.perf_counter(), step
+        epoch_loss, epoch_steps = 0.0, 0
+        net.train()
+        for _ in range(steps_per_epoch):
+            if step >= schedule.total_steps:
+                break
+            t0 = time.perf_counter()
+            calibrating = step < calibration_end
+            size = (calibration[step - calibration_start] if calibrating
+                    else train_size(config, step, schedule.total_steps))
+            train_batches.size = size
+            for micro_step in range(accum):
+                x, y = next(batches)
+                if mix is not None:
+                    x, y = mix(x, y)
+                sync = ddp.no_sync() if procs.world > 1 and micro_step < accum - 1 else contextlib.nullcontext()
+                with sync:
+                    with autocast(device, amp):
+                        loss = F.cross_entropy(net(x).float(), y, label_smoothing=config.label_smoothing)
+                    scaler.scale(loss / accum).backward()
+                window += loss.detach() / accum
+            if config.grad_clip:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            if ema is not None:
+                ema.update_parameters(model)
+            step += 1
+            window_steps += 1
+            bar.update()
+            if calibrating:
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                step_time[size].append(time.perf_counter() - t0)
+            if step % 25 == 0:
+                bar.set_postfix(epoch=epoch, loss=f"{check_loss():.3f}", size=size,
+                                lr=f"{scheduler.get_last_lr()[0]:.2e}", refresh=False)
+            if not calibrated and step == calibration_end:
+                spent = train_seconds + time.perf_counter() - epoch_start
+                speed = {s: sorted(t[1:])[len(t[1:]) // 2] for s, t in step_time.items()}
+                total = fit_total_steps(config.time_budget_min * 60 - spent, step, speed, config)
+                if procs.world > 1:  # every process follows rank 0's plan
+                    total_t = torch.tensor(total, device=device)
+                    dist.broadcast(total_t, 0)
+                    total = int(total_t)
+                schedule.total_steps, calibrated = total, True
+                if config.warmup_fraction:
+                    schedule.warmup_steps = max(step, round(config.warmup_fraction * total))
+                bar.total = total
+                bar.refresh()
+                if procs.main:
+                    tqdm.write(f"time budget {config.time_budget_min} min: measured "
+                               f"{', '.join(f'{s}px {t * 1e3:.0f} ms' for s, t in speed.items())} "
+                               f"per step -> {total} steps ({total / steps_per_epoch:.1f} epochs)")
+        check_loss()
+        epoch_seconds = time.perf_counter() - epoch_start
+        train_seconds += epoch_seconds
+        epoch += 1
+        record: dict[str, Any] = {
+            "epoch": epoch, "step": step, "lr": scheduler.get_last_lr()[0],
+            "train_loss": epoch_loss / max(1, epoch_steps), "train_size": size,
+            "images_per_s": (step - epoch_first_step) * config.batch_size / epoch_seconds,
+            "train_seconds": train_seconds}
+        if step >= schedule.total_steps or (config.eval_every and epoch % config.eval_every == 0):
+            result = evaluate(ema.module if ema is not None else model, test, device, amp,
+                              config.tta_flip)
+            record.update(test_top1=result["top1"], test_top5=result["top5"], test_loss=result["loss"],
+                          test_images=result["images"])
+            if ema is not None:
+                raw = evaluate(model, test, device, amp, config.tta_flip)
+                record.update(raw_test_top1=raw["top1"], raw_test_top5=raw["top5"])
+        record["wall_seconds"] = wall_before + time.perf_counter() - wall_start
+        history.append(record)
+        improved = record.get("test_top1", -1.0) > best
+        best = max(best, record.get("test_top1", -1.0))
+        rngs = [rng_state()] * procs.world
+        if procs.world > 1:  # each process resumes its own random stream
+            dist.all_gather_object(rngs, rng_state())
+        if procs.main:
+            tqdm.write(" | ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                  for k, v in record.items()))
+            if out:
+                state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                         "ema": ema.module.state_dict() if ema is not None else None,
+                         "ema_updates": int(ema.n_averaged) if ema is not None else 0,
+                         "rng": rngs, "epoch": epoch, "step": step, "best": best,
+                         "history": history, "train_seconds": train_seconds,
+                         "calibrated": calibrated, "num_classes": num_classes,
+                         "config": config_dict(config)}
+                save_checkpoint(last_path, state)
+                if improved:
+                    save_checkpoint(out / "best.pt", state)
+                with open(out / "metrics.jsonl", "a") as f:
+                    f.write(json.dumps(record) + "\n")
+    bar.close()
+
+    last = history[-1]
+    summary = {
+        "best_test_acc": best, "final_test_acc": last.get("test_top1"),
+        "final_test_top5": last.get("test_top5"), "epochs_completed": step / steps_per_epoch,
+        "steps": step, "train_seconds": train_seconds,
+        "wall_seconds": wall_before + time.perf_counter() - wall_start,
+        "images_per_s": step * config.batch_size / max(train_seconds, 1e-9),
+        "num_params": sum(p.numel() for p in model.parameters()), "num_classes": num_classes,
+        "device": describe_device(device), "processes": procs.world, "amp": amp,
+        "versions": _versions(), "config": config_dict(config), "history": history}
+    if out and procs.main:
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+# --- command line ---------------------------------------------------------------------------
+
+def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
+    """Run the CLI (see the module docstring); return the summary."""
+    p = argparse.ArgumentParser(prog="python -m metaformer_mini.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="cifar10-quick", help=f"one of: {', '.join(list_configs())}")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="override config fields, e.g. epochs=5 lr=2e-3 model.dims=(32,64,128,256)")
+    p.add_argument("--data-dir", help="CIFAR-10 folder {train,test}/<class>/*.jpg, or ImageNet {train,val}/")
+    p.add_argument("--download", action="store_true", help="CIFAR-10: download torchvision's copy")
+    p.add_argument("--out", help="run folder for metrics, checkpoints and summary")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--time-budget-min", type=float, help="fit the schedule to this many minutes")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    try:
+        config = get_train_config(args.config, args.set)
+        extra = {}
+        if args.time_budget_min is not None:
+            extra["time_budget_min"] = args.time_budget_min
+        if args.download:
+            extra["download"] = True
+        config = apply_overrides(config, extra)
+        if config.dataset == "cifar10" and not (args.data_dir or config.download):
+            p.error("give --data-dir (a CIFAR-10 image folder) or --download")
+        summary = train(config, args.data_dir, args.out, resume=args.resume,
+                        progress=not args.no_progress)
+    except (ValueError, FileNotFoundError, TrainingDiverged) as err:
+        sys.exit(f"error: {err}")
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+    if int(os.environ.get("RANK", 0)) == 0:
+        print(json.dumps({k: v for k, v in summary.items() if k in (
+            "best_test_acc", "final_test_acc", "epochs_completed", "train_seconds", "wall_seconds")}))
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Tests for metaformer_mini/evaluate.py: top-1/top-5 values, flip TTA, the CLI."""
+import json
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from metaformer_mini import checkpoint, evaluate
+from metaformer_mini.configs import TrainConfig
+
+
+class ReadsLogits(nn.Module):
+    """A 'model' whose logits are the first ``k`` pixels of channel 0: tests choose the ranking."""
+
+    def __init__(self, k=None):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x):
+        return x[:, 0, 0, :self.k]
+
+
+def test_top1_top5_and_loss_are_exact():
+    logits = torch.tensor([[9., 1, 2, 3, 4, 5, 0],    # label 0: top-1 hit
+                           [1., 9, 8, 7, 6, 5, 0],    # label 6: ranked last, miss
+                           [5., 9, 8, 7, 6, 0, 1],    # label 0: rank 5 -> top-5 hit only
+                           [0., 1, 2, 3, 4, 5, 9]])   # label 6: top-1 hit
+    labels = torch.tensor([0, 6, 0, 6])
+    x = logits[:, None, None, :].expand(4, 3, 7, 7).contiguous()
+    batches = [(x[:2], labels[:2]), (x[2:], labels[2:])]
+    result = evaluate.evaluate(ReadsLogits(), batches)
+    assert result["top1"] == 50.0 and result["top5"] == 75.0 and result["images"] == 4
+    expected = nn.functional.cross_entropy(logits, labels).item()
+    assert result["loss"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_flip_tta_averages_the_mirror_image():
+    # logits [3, 0, 2] for the image, [0, 0, 4] for its mirror; their mean [1.5, 0, 3] picks class 2
+    row = torch.tensor([3., 0, 2, 4, 0, 0])
+    x = row.expand(1, 3, 6, 6).contiguous()
+    plain = evaluate.evaluate(ReadsLogits(3), [(x, torch.tensor([2]))])
+    tta = evaluate.evaluate(ReadsLogits(3), [(x, torch.tensor([2]))], tta_flip=True)
+    assert plain["top1"] == 0.0 and tta["top1"] == 100.0
+    expected = nn.functional.cross_entropy(torch.tensor([[1.5, 0, 3]]), torch.tensor([2])).item()
+    assert tta["loss"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_evaluate_restores_training_mode_and_rejects_empty():
+    model = ReadsLogits().train()
+    x = torch.zeros(1, 3, 2, 2)
+    evaluate.evaluate(model, [(x, torch.tensor([0]))])
+    assert model.training
+    with pytest.raises(ValueError, match="no batches"):
+        evaluate.evaluate(model, [])
+
+
+def write_cifar_like(root, per_class=2):
+    rng = np.random.default_rng(0)
+    for c in range(10):
+        d = root / "test" / f"class{c}"
+        d.mkdir(parents=True)
+        (root / "train" / f"class{c}").mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(d / f"{i}.png")
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                root / "train" / f"class{c}" / f"{i}.png")
+
+
+def test_cli_evaluates_a_checkpoint(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("METAFORMER_CACHE", str(tmp_path / "cache"))
+    write_cifar_like(tmp_path / "cifar")
+    config = TrainConfig(model="cifar_poolformer", model_overrides={"dims": (8, 8, 16, 16),
+                                                                    "depths": (1, 1, 1, 1)})
+    torch.manual_seed(0)
+    model = checkpoint.build_model(config, 10)
+    checkpoint.save_checkpoint(tmp_path / "best.pt", {
+        "model": model.state_dict(), "num_classes": 10, "config": checkpoint.config_dict(config)})
+    result = evaluate.main(["--checkpoint", str(tmp_path / "best.pt"), "--data-dir",
+                            str(tmp_path / "cifar"), "--device", "cpu"])
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed == result and result["images"] == 20
+    batches = evaluate.test_batches(config, str(tmp_path / "cifar"), torch.device("cpu"))
+    assert result == evaluate.evaluate(model, batches)
+
+
+def test_cli_pretrained_on_an_imagenet_val_folder(tmp_path, monkeypatch, capsys):
+    rng = np.random.default_rng(0)
+    for c in range(3):
+        d = tmp_path / "imagenet" / "val" / f"n0{c}"
+        d.mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(d / f"{i}.JPEG")
+    calls = []
+
+    def fake_load_pretrained(name, path=None):  # stands in for the download of official weights
+        calls.append((name, path))
+        return checkpoint.create_model(name, 3, dims=(8, 8, 8, 8), depths=(1, 1, 1, 1))
+
+    monkeypatch.setitem(sys.modules, "metaformer_mini.weights",
+                        types.SimpleNamespace(load_pretrained=fake_load_pretrained))
+    monkeypatch.setattr(evaluate, "imagenet_val_dataset", _small_val(evaluate.imagenet_val_dataset))
+    result = evaluate.main(["--model", "poolformer_s12", "--pretrained", "--weights", "w.pth",
+                            "--data-dir", str(tmp_path / "imagenet"), "--device", "cpu"])
+    assert calls == [("poolformer_s12", "w.pth")]
+    assert result["images"] == 6 and 0 <= result["top1"] <= 100 and result["top5"] == 100.0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == result
+
+
+def _small_val(original):
+    def small(data_dir, img_size=224, crop_pct=0.9):
+        assert (img_size, crop_pct) == (224, 0.9)  # S12's evaluation crop
+        return original(data_dir, 32, crop_pct)
+    return small
+
+
+def test_cli_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        evaluate.main(["--model", "poolformer_s12", "--data-dir", str(tmp_path)])
+    assert "--model needs --pretrained" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="error: no checkpoint at"):
+        evaluate.main(["--checkpoint", str(tmp_path / "x.pt"), "--data-dir", str(tmp_path)])

@@ -1,0 +1,237 @@
+"""Tests for metaformer_mini/train.py and configs.py: schedules, configs, short runs, kill -9 and resume."""
+import dataclasses
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from metaformer_mini import configs, train
+from metaformer_mini.checkpoint import read_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+CIFAR_DIR = ROOT.parent / "shared" / "data" / "cifar10"
+needs_cifar = pytest.mark.skipif(not CIFAR_DIR.is_dir(), reason="CIFAR-10 folder not next to the repo")
+# a small PoolFormer and CIFAR subset: seconds per run on 2 cores
+SMALL = ["model.dims=(16,32,64,128)", "model.depths=(1,1,2,1)", "threads=1", "eval_every=1",
+         "test_subset=500", "batch_size=128", "lr=4e-3", "lr_batch=128", "warmup_epochs=0.5"]
+
+
+# --- schedule, sizes, budget ----------------------------------------------------------------
+
+def test_warmup_cosine_values():
+    s = train.WarmupCosine(warmup_steps=10, total_steps=110, min_ratio=0.01)
+    assert s(0) == pytest.approx(0.1) and s(9) == pytest.approx(1.0)
+    assert s(10) == pytest.approx(1.0)
+    assert s(60) == pytest.approx(0.01 + 0.99 * 0.5)  # half way down the cosine
+    assert s(110) == pytest.approx(0.01) and s(500) == pytest.approx(0.01)
+    assert train.WarmupCosine(0, 4, 0.0)(0) == pytest.approx(1.0)
+
+
+def test_progressive_sizes_grow_to_img_size():
+    c = configs.TrainConfig(img_size=32, progressive_start=16, progressive_until=0.5)
+    sizes = [train.train_size(c, s, 100) for s in range(100)]
+    assert sizes[0] == 16 and sizes[49] == 28 and sizes[50:] == [32] * 50
+    assert sizes == sorted(sizes) and set(sizes) == set(train.train_sizes(c)) == {16, 20, 24, 28, 32}
+    assert train.train_sizes(configs.TrainConfig(img_size=32)) == [32]
+
+
+def test_fit_total_steps_fills_the_budget_exactly():
+    c = configs.TrainConfig(img_size=32, progressive_start=16, progressive_until=0.5)
+    speed = {16: 0.1, 20: 0.15, 24: 0.2, 28: 0.3, 32: 0.4}
+    total = train.fit_total_steps(60.0, 10, speed, c)
+    cost = lambda t: sum(speed[train.train_size(c, s, t)] for s in range(10, t))  # noqa: E731
+    assert cost(total) <= 60.0 < cost(total + 1)
+    flat = configs.TrainConfig(img_size=32)
+    assert train.fit_total_steps(10.0, 0, {32: 0.5}, flat) == 20
+
+
+def test_param_groups_skip_decay_on_norms_and_biases():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.GroupNorm(1, 4))
+    decay, no_decay = train.param_groups(model, 0.05)
+    assert decay["weight_decay"] == 0.05 and [p.shape for p in decay["params"]] == [(4, 3, 3, 3)]
+    assert no_decay["weight_decay"] == 0.0 and len(no_decay["params"]) == 3
+
+
+def test_batch_split_into_micro_batches():
+    c = configs.TrainConfig(batch_size=4096, micro_batch=128)
+    assert train._batch_split(c, 8) == (128, 4)  # 8 GPUs x 128 x 4 accumulation = 4096
+    assert train._batch_split(configs.TrainConfig(batch_size=256), 2) == (128, 1)
+    with pytest.raises(ValueError, match="multiple of micro_batch"):
+        train._batch_split(configs.TrainConfig(batch_size=100, micro_batch=64), 1)
+
+
+# --- configs and --set ------------------------------------------------------------------------
+
+def test_paper_recipes():
+    s12, m48 = configs.get_train_config("imagenet-s12"), configs.get_train_config("imagenet-m48")
+    assert s12.peak_lr() == pytest.approx(4e-3) and s12.batch_size == 4096
+    assert (s12.weight_decay, s12.epochs, s12.warmup_epochs, s12.min_lr) == (0.05, 300, 5, 1e-5)
+    assert (s12.mixup, s12.cutmix, s12.label_smoothing, s12.random_erasing) == (0.8, 1.0, 0.1, 0.25)
+    assert s12.model_overrides["drop_path_rate"] == 0.1 and s12.crop_pct == 0.9
+    assert m48.model == "poolformer_m48" and m48.model_overrides["drop_path_rate"] == 0.4
+    assert m48.crop_pct == 0.95
+    drop = [configs.get_train_config(f"imagenet-{s}").model_overrides["drop_path_rate"]
+            for s in ("s12", "s24", "s36", "m36", "m48")]
+    assert drop == [0.1, 0.1, 0.2, 0.3, 0.4]
+
+
+def test_set_overrides_parse_types():
+    c = configs.get_train_config("cifar10-quick", [
+        "epochs=3", "lr=1e-2", "tta_flip=false", "amp=none", "model.dims=(8,16,32,64)",
+        "model.token_mixer=attention", "betas=[0.9,0.95]", "warmup_epochs=1"])
+    assert c.epochs == 3.0 and c.lr == 0.01 and c.tta_flip is False and c.amp == "none"
+    assert c.model_overrides["dims"] == (8, 16, 32, 64)
+    assert c.model_overrides["token_mixer"] == "attention" and c.betas == (0.9, 0.95)
+    assert configs.CONFIGS["cifar10-quick"].model_overrides.get("token_mixer") is None  # a copy
+
+
+def test_bad_config_names_and_values():
+    with pytest.raises(ValueError, match="unknown train config 'cifar-quick'; did you mean 'cifar10-quick'"):
+        configs.get_train_config("cifar-quick")
+    with pytest.raises(ValueError, match="unknown config key 'epoch'; did you mean 'epochs'"):
+        configs.get_train_config("cifar10-quick", ["epoch=3"])
+    with pytest.raises(ValueError, match="'batch_size' expects int, got 'big'"):
+        configs.get_train_config("cifar10-quick", ["batch_size=big"])
+    with pytest.raises(ValueError, match="key=value"):
+        configs.get_train_config("cifar10-quick", ["epochs"])
+    with pytest.raises(ValueError, match="unknown amp mode 'fp8'"):
+        configs.get_train_config("cifar10-quick", ["amp=fp8"])
+    with pytest.raises(ValueError, match="lr must be positive"):
+        configs.get_train_config("cifar10-quick", ["lr=0"])
+
+
+# --- short runs --------------------------------------------------------------------------------
+
+def small_config(*sets: str) -> configs.TrainConfig:
+    return configs.get_train_config("cifar10-quick", [*SMALL, *sets])
+
+
+@needs_cifar
+def test_short_cifar_run_learns(tmp_path):
+    summary = train.train(small_config("train_subset=5000", "epochs=4"), CIFAR_DIR, tmp_path,
+                          progress=False)
+    history = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    assert {"lr", "train_loss", "test_top1", "test_top5", "images_per_s", "wall_seconds"} <= set(history[0])
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert summary["final_test_acc"] > 30  # chance is 10%
+    assert summary["steps"] == 4 * (5000 // 128)
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["best_test_acc"] == max(h["test_top1"] for h in history)
+    assert saved["config"]["model_overrides"]["dims"] == [16, 32, 64, 128]
+    assert {"torch", "torchvision", "python"} <= set(saved["versions"]) and saved["device"]
+    assert read_checkpoint(tmp_path / "best.pt")["best"] == saved["best_test_acc"]
+
+
+@needs_cifar
+def test_time_budget_fixes_the_step_count(tmp_path, capsys):
+    config = small_config("train_subset=2560", "time_budget_min=0.1", "progressive_start=16",
+                          "warmup_fraction=0.1", "epochs=100")
+    summary = train.train(config, CIFAR_DIR, tmp_path, progress=False)
+    out = capsys.readouterr().out
+    assert "time budget 0.1 min: measured 16px" in out and "32px" in out
+    planned = int(out.split(" steps (")[0].rsplit("-> ", 1)[1])
+    assert summary["steps"] == planned < 100 * 20  # the budget, not the 100 epochs, set the length
+    assert read_checkpoint(tmp_path / "last.pt")["scheduler"]["lr_lambdas"][0]["total_steps"] == planned
+    assert summary["history"][-1]["lr"] == pytest.approx(0.0, abs=1e-7)  # the cosine finished
+
+
+@needs_cifar
+def test_kill_9_then_resume_continues_exactly(tmp_path):
+    sets = [*SMALL, "train_subset=1024", "epochs=6"]
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "metaformer_mini.train", "--config", "cifar10-quick",
+           "--data-dir", str(CIFAR_DIR), "--out", str(run), "--no-progress", "--set", *sets]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    metrics = run / "metrics.jsonl"
+    while proc.poll() is None and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 2):
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    killed_at = read_checkpoint(run / "last.pt")["epoch"]
+    assert 2 <= killed_at < 6
+
+    done = subprocess.run([*cmd, "--resume"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"resuming {run / 'last.pt'}: epoch {killed_at}" in done.stdout
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 6 * 8 and summary["epochs_completed"] == 6
+    resumed = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [h["epoch"] for h in resumed] == [1, 2, 3, 4, 5, 6]
+
+    # an uninterrupted run of the same config reaches the same losses and accuracies
+    straight = train.train(configs.get_train_config("cifar10-quick", sets), CIFAR_DIR, None,
+                           progress=False)
+    for a, b in zip(resumed, straight["history"]):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert a["test_top1"] == b["test_top1"]
+
+
+@needs_cifar
+def test_run_folder_errors(tmp_path):
+    config = small_config("train_subset=256", "epochs=1")
+    train.train(config, CIFAR_DIR, tmp_path, progress=False)
+    with pytest.raises(ValueError, match="already holds a run.*--resume"):
+        train.train(config, CIFAR_DIR, tmp_path, progress=False)
+    other = dataclasses.replace(config, model="cifar_identityformer")
+    with pytest.raises(ValueError, match="cannot resume.*model='cifar_poolformer'.*cifar_identityformer"):
+        train.train(other, CIFAR_DIR, tmp_path, resume=True, progress=False)
+    (tmp_path / "last.pt").write_bytes((tmp_path / "last.pt").read_bytes()[:5000])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        train.train(config, CIFAR_DIR, tmp_path, resume=True, progress=False)
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        train.train(small_config("train_subset=100"), CIFAR_DIR, None, progress=False)
+
+
+@needs_cifar
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    class PoisonedAfterFirstEpoch(train.CifarBatches):
+        def set_epoch(self, epoch):
+            super().set_epoch(epoch)
+            self.poison = epoch >= 1
+
+        def __iter__(self):
+            for x, y in super().__iter__():
+                yield (x * float("nan") if self.poison else x), y
+
+    monkeypatch.setattr(train, "CifarBatches", PoisonedAfterFirstEpoch)
+    with pytest.raises(train.TrainingDiverged, match=r"loss became nan .*epoch 1.*last.pt keeps the last good"):
+        train.train(small_config("train_subset=512", "epochs=3"), CIFAR_DIR, tmp_path, progress=False)
+    state = read_checkpoint(tmp_path / "last.pt")
+    assert state["epoch"] == 1 and all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def test_cli_reports_errors_without_a_traceback(capsys):
+    with pytest.raises(SystemExit, match="unknown train config 'nope'"):
+        train.main(["--config", "nope", "--data-dir", "x"])
+    with pytest.raises(SystemExit, match="data folder .*missing-folder does not exist"):
+        train.main(["--config", "cifar10-quick", "--data-dir", "missing-folder"])
+
+
+def test_imagenet_layout_runs_with_the_paper_recipe(tmp_path):
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 4), ("val", 2)):
+        for c in ("n01", "n02", "n03"):
+            (tmp_path / split / c).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(
+                    tmp_path / split / c / f"{i}.JPEG")
+    config = configs.get_train_config("imagenet-s12", [
+        "model.dims=(8,8,8,8)", "model.depths=(1,1,1,1)", "img_size=32", "batch_size=4",
+        "micro_batch=2", "epochs=1", "workers=0", "threads=1"])
+    assert (config.rand_magnitude, config.mixup, config.cutmix) == (9, 0.8, 1.0)
+    summary = train.train(config, tmp_path, tmp_path / "run", progress=False)
+    assert summary["steps"] == 3 and summary["num_classes"] == 3  # 12 images, 4 per step
+    assert summary["history"][0]["test_top5"] == 100.0  # 3 classes: always in the top 5
+    assert math.isfinite(summary["history"][0]["train_loss"])
+    assert read_checkpoint(tmp_path / "run" / "last.pt")["step"] == 3
