@@ -1,0 +1,564 @@
+"""The declared results suite: the paper's mixer comparison and Table 5 ablations, re-run on CIFAR-10.
+
+    python -m metaformer_mini.experiments list
+    python -m metaformer_mini.experiments run [ROW ...] --budget-min 0.7 --data-dir ../shared/data/cifar10
+    python -m metaformer_mini.experiments table
+
+Every row trains the CIFAR-sized MetaFormer of the registry (``cifar_*``: 3x3 stride-2 stem, 16x16
+tokens, dims 32-64-128-256, depths 2-2-6-2) with one recipe, the engine's ``cifar10-quick`` config
+fitted to a time budget (plus the ``SUITE_SETTINGS`` every row shares), and differs from the
+``pooling`` row in one choice, as the rows of the paper's Table 5 differ from PoolFormer-S12.
+Beside each row stands the paper's ImageNet-1K top-1 (Yu et al., CVPR 2022, arXiv 2111.11418v3)
+where the paper has that row, None where it has not.
+
+``run`` writes one JSON per row to ``results/cifar10-quick/<row>.json`` (its config, the test top-1
+of each seed and their mean, parameters, MACs, CPU throughput, wall time, the exact command, git
+commit, date, device, versions, machine load) after each seed, and skips seeds already recorded
+with the same config, so an interrupted suite resumes where it stopped. The first seed of the rows
+in ``CHECKPOINT_ROWS`` also leaves its weights (int8, no optimizer) in ``results/checkpoints/``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ._names import lookup
+from .book import cifar10_dir, repo_root
+from .checkpoint import build_model, config_dict, read_checkpoint
+from .configs import TrainConfig, config_from_dict, get_train_config
+from .registry import get_config
+from .train import TrainingDiverged
+
+RECIPE = "cifar10-quick"
+DEFAULT_BUDGET_MIN = 0.7  # training minutes per run of the committed suite (2 shared CPU cores)
+# Changes to cifar10-quick shared by every row, for speed only: one thread (on a CPU shared with
+# other jobs, 2 OpenMP threads ran 4x slower than 1) and a fixed 2000-image test subset (the full
+# 10k test set with flip TTA took longer than the training).
+SUITE_SETTINGS = {"threads": 1, "test_subset": 2000}
+PAPER = "Yu et al., MetaFormer Is Actually What You Need for Vision, CVPR 2022 (arXiv 2111.11418v3)"
+CHECKPOINT_ROWS = ("pooling", "attention", "spatial_mlp", "identity")
+TrainFn = Callable[..., dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class PaperResult:
+    """A top-1 accuracy the paper reports on ImageNet-1K, and where."""
+
+    top1: float
+    table: str
+    variant: str  # the row's wording in the paper
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the suite: a registry model, its overrides, the seeds to train, the paper's number."""
+
+    name: str
+    group: str
+    model: str
+    overrides: dict = field(default_factory=dict)
+    seeds: tuple[int, ...] = (0,)
+    paper: Optional[PaperResult] = None
+    note: str = ""
+
+    def train_config(self, seed: int, budget_min: float) -> TrainConfig:
+        """Return the engine config of one seed: the recipe, this row's model, the time budget."""
+        settings = {"model": self.model, "seed": seed, "time_budget_min": float(budget_min),
+                    **SUITE_SETTINGS, **{f"model.{k}": v for k, v in self.overrides.items()}}
+        return get_train_config(RECIPE, settings)
+
+    def spec(self) -> dict[str, Any]:
+        """Return the row as a spec for ``analysis.compare_mixers``."""
+        return {"name": self.name, "model": self.model, "overrides": dict(self.overrides)}
+
+
+def _t5(top1: float, variant: str) -> PaperResult:
+    return PaperResult(top1, "Table 5", variant)
+
+
+MIXER_SEEDS = (0, 1)
+SUITE: tuple[Row, ...] = (
+    # token mixers on one skeleton (Figure 1 / Table 5 "Token mixers")
+    Row("pooling", "mixer", "cifar_poolformer", seeds=MIXER_SEEDS,
+        paper=_t5(77.2, "Baseline: None (PoolFormer-S12)"),
+        note="the baseline of every ablation below: pool size 3, GroupNorm(1), GELU"),
+    Row("attention", "mixer", "cifar_attentionformer", seeds=MIXER_SEEDS,
+        note="the paper trains no all-attention S12; see hybrid_attention"),
+    Row("spatial_mlp", "mixer", "cifar_mlpformer", seeds=MIXER_SEEDS,
+        note="the paper trains no all-spatial-MLP S12; see hybrid_spatial_mlp"),
+    Row("identity", "mixer", "cifar_identityformer", seeds=MIXER_SEEDS,
+        paper=_t5(74.3, "Pooling -> Identity mapping")),
+    Row("random", "mixer", "cifar_randformer", seeds=MIXER_SEEDS,
+        paper=_t5(75.8, "Pooling -> Global random matrix (frozen)")),
+    Row("sepconv", "mixer", "cifar_convformer", seeds=MIXER_SEEDS,
+        paper=_t5(78.1, "Pooling -> Depthwise Convolution"),
+        note="ours is ConvFormer's separable conv (1x1, 7x7 depthwise, 1x1); the paper's a depthwise conv"),
+    # PoolFormer ablations (Table 5); the pooling row is pool size 3, GroupNorm, GELU
+    Row("pool5", "pool size", "cifar_poolformer", {"pool_size": 5}, paper=_t5(77.2, "Pooling size 3 -> 5")),
+    Row("pool7", "pool size", "cifar_poolformer", {"pool_size": 7}, paper=_t5(77.1, "Pooling size 3 -> 7")),
+    Row("pool9", "pool size", "cifar_poolformer", {"pool_size": 9}, paper=_t5(76.8, "Pooling size 3 -> 9"),
+        note="CIFAR grids are 16/8/4/2 tokens wide, so 9x9 covers whole late stages"),
+    Row("norm_layer", "norm", "cifar_poolformer", {"norm": "layer"},
+        paper=_t5(76.5, "Modified Layer Normalization -> Layer Normalization")),
+    Row("norm_batch", "norm", "cifar_poolformer", {"norm": "batch"},
+        paper=_t5(76.4, "Modified Layer Normalization -> Batch Normalization")),
+    Row("norm_none", "norm", "cifar_poolformer", {"norm": "none"},
+        paper=_t5(46.1, "Modified Layer Normalization -> None"),
+        note="the blocks lose their norms; the head keeps its GroupNorm"),
+    Row("act_relu", "activation", "cifar_poolformer", {"act": "relu"}, paper=_t5(76.4, "GELU -> ReLU")),
+    Row("act_silu", "activation", "cifar_poolformer", {"act": "silu"}, paper=_t5(77.2, "GELU -> SiLU")),
+    Row("act_starrelu", "activation", "cifar_poolformer", {"act": "starrelu"},
+        note="StarReLU comes from MetaFormer Baselines (2210.13452), not this paper"),
+    Row("hybrid_attention", "hybrid", "cifar_poolformer",
+        {"stage_mixers": ("pooling", "pooling", "attention", "attention")},
+        paper=_t5(81.0, "[Pool, Pool, Pool, Pool] -> [Pool, Pool, Attention, Attention]")),
+    Row("hybrid_spatial_mlp", "hybrid", "cifar_poolformer",
+        {"stage_mixers": ("pooling", "pooling", "spatial_mlp", "spatial_mlp")},
+        paper=_t5(77.9, "[Pool, Pool, Pool, Pool] -> [Pool, Pool, SpatialFC, SpatialFC]")),
+    Row("no_channel_mlp", "component", "cifar_poolformer", {"channel_mlp": False},
+        paper=_t5(5.7, "Channel MLP -> None")),
+    Row("no_residual", "component", "cifar_poolformer", {"residual": False},
+        paper=_t5(0.1, "Residual connection -> None"), note="expected to fail to train"),
+)
+ROWS: dict[str, Row] = {row.name: row for row in SUITE}
+
+
+def list_rows() -> list[str]:
+    """Return the row names of the suite, in table order."""
+    return [row.name for row in SUITE]
+
+
+def get_row(name: str) -> Row:
+    """Return the declared row ``name``; an unknown name raises ValueError naming the closest one."""
+    return lookup("suite row", name, ROWS)
+
+
+def default_results_dir() -> Path:
+    """Return ``<repo>/results/cifar10-quick``, where the committed suite lives."""
+    return _results_root() / RECIPE
+
+
+def default_checkpoint_dir() -> Path:
+    """Return ``<repo>/results/checkpoints``, where the suite's small trained models live."""
+    return _results_root() / "checkpoints"
+
+
+def _results_root() -> Path:
+    root = repo_root()
+    if root is None:
+        raise FileNotFoundError("metaformer_mini runs from an installed copy, not a checkout, so "
+                                "there is no results/ folder; pass results_dir/checkpoint_dir")
+    return root / "results"
+
+
+# --- provenance ------------------------------------------------------------------------------
+
+def _git(*args: str) -> Optional[str]:
+    root = repo_root() or Path.cwd()
+    try:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def provenance() -> dict[str, Any]:
+    """Return where and with what a run happens: git commit, date, machine, versions, load."""
+    status = _git("status", "--porcelain", "--", "metaformer_mini")
+    return {"git_commit": _git("rev-parse", "HEAD"),
+            "git_dirty": None if status is None else bool(status),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "host_cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "load_avg": list(os.getloadavg()),
+            "platform": platform.platform(), "python": platform.python_version(),
+            "torch": torch.__version__}
+
+
+def train_command(config: TrainConfig, row: Row, data_dir: Optional[str]) -> str:
+    """Return the ``metaformer_mini.train`` command line that repeats one seed of ``row``."""
+    sets = [f"model={config.model}", f"seed={config.seed}"]
+    sets += [f"{k}={v}" for k, v in SUITE_SETTINGS.items()]
+    sets += [f"model.{k}={v if isinstance(v, str) else repr(v)}" for k, v in row.overrides.items()]
+    words = ["python", "-m", "metaformer_mini.train", "--config", RECIPE,
+             "--time-budget-min", f"{config.time_budget_min:g}", "--set", *sets]
+    if data_dir is not None:
+        words += ["--data-dir", str(data_dir)]
+    return shlex.join(words)
+
+
+# --- results files -----------------------------------------------------------------------------
+
+def _plain(value: Any) -> Any:
+    """Return ``value`` as JSON would give it back (tuples become lists)."""
+    return json.loads(json.dumps(value))
+
+
+def row_config(row: Row, budget_min: float) -> dict[str, Any]:
+    """Return what identifies a row's results: recipe, model, overrides, seeds, budget."""
+    return _plain({"recipe": RECIPE, "model": row.model, "overrides": row.overrides,
+                   "seeds": list(row.seeds), "budget_min": float(budget_min)})
+
+
+def result_path(results_dir: str | os.PathLike, name: str) -> Path:
+    """Return the JSON file that holds row ``name``'s results."""
+    return Path(results_dir) / f"{name}.json"
+
+
+def finished_seeds(result: Optional[dict[str, Any]], row: Row, budget_min: float,
+                   results_dir: str | os.PathLike) -> set[int]:
+    """Return the seeds of ``row`` that ``result`` (read from ``results_dir``) holds with the same config.
+
+    A seed that should have left a checkpoint counts only while that file exists.
+    """
+    if not result or result.get("config") != row_config(row, budget_min):
+        return set()
+    done = set()
+    for run in result.get("runs", []):
+        if run.get("train_config") != _plain(config_dict(row.train_config(run["seed"], budget_min))):
+            continue
+        checkpoint = run.get("checkpoint")
+        if checkpoint is not None and not (Path(results_dir) / checkpoint).is_file():
+            continue
+        done.add(run["seed"])
+    return done
+
+
+def _read(path: Path) -> Optional[dict[str, Any]]:
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); delete it to re-run its row") from None
+    return data
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON atomically (temp file, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def model_costs(row: Row, throughput_batch: int = 64) -> dict[str, Any]:
+    """Return params, MACs (fvcore, one 32x32 image) and CPU inference images/s of ``row``'s model."""
+    from .analysis.compare import build_spec, measure_throughput
+    from .flops import count_params_and_macs
+
+    model = build_spec(row.spec())
+    size = (model.config.in_chans, model.config.img_size, model.config.img_size)
+    params, macs = count_params_and_macs(model, size)
+    return {"params": params, "macs": macs, "throughput_batch": throughput_batch,
+            "throughput_cpu": measure_throughput(model, size, throughput_batch, "cpu", iters=5)}
+
+
+SUITE_WEIGHTS_FORMAT = "metaformer_mini.suite-weights/1"
+
+
+def quantize_weights(state: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Return a state dict with every float matrix/kernel as int8 per output channel, the rest as fp16.
+
+    A weight W (out, ...) becomes ``{"int8": round(W / s), "scale": s}`` with one fp32 scale
+    ``s = max|W[o]| / 127`` per output channel o: a quarter of fp32's bytes, about 0.4% error per weight.
+    """
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        if value.is_floating_point() and value.ndim >= 2:
+            rows = value.detach().float().reshape(value.shape[0], -1)
+            scale = rows.abs().amax(dim=1).clamp_min(1e-12) / 127
+            q = torch.round(rows / scale[:, None]).to(torch.int8).reshape(value.shape)
+            out[key] = {"int8": q, "scale": scale}
+        elif value.is_floating_point():
+            out[key] = value.detach().half()
+        else:
+            out[key] = value.detach()
+    return out
+
+
+def dequantize_weights(weights: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Return the fp32 state dict that :func:`quantize_weights` compressed."""
+    state = {}
+    for key, value in weights.items():
+        if isinstance(value, dict):
+            scale = value["scale"].float().view(-1, *([1] * (value["int8"].ndim - 1)))
+            state[key] = value["int8"].float() * scale
+        else:
+            state[key] = value.float() if value.is_floating_point() else value
+    return state
+
+
+def save_suite_checkpoint(run_checkpoint: str | os.PathLike, path: str | os.PathLike,
+                          extra: dict[str, Any]) -> int:
+    """Write a training checkpoint's model as int8 weights with its config and ``extra``; return bytes.
+
+    The optimizer state is dropped; :func:`read_suite_checkpoint` reads the file back.
+    """
+    state = read_checkpoint(run_checkpoint)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save({"format": SUITE_WEIGHTS_FORMAT, "weights": quantize_weights(state["model"]),
+                "num_classes": state["num_classes"], "config": state["config"], **extra}, tmp)
+    os.replace(tmp, path)
+    return path.stat().st_size
+
+
+def read_suite_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
+    """Return (model in eval mode with fp32 weights, the stored dict) from a suite checkpoint file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; make it with `python -m metaformer_mini.experiments "
+                                f"run {path.stem} --data-dir <cifar10 folder>`")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != SUITE_WEIGHTS_FORMAT:
+        raise ValueError(f"{path} is not a suite checkpoint (expected format {SUITE_WEIGHTS_FORMAT!r}); "
+                         f"training checkpoints load with metaformer_mini.checkpoint.load_checkpoint")
+    config = config_from_dict(state["config"])
+    model = build_model(config, state["num_classes"])
+    model.load_state_dict(dequantize_weights(state["weights"]))
+    return model.eval(), state
+
+
+def load_suite_model(name: str, checkpoint_dir: Optional[str | os.PathLike] = None) -> nn.Module:
+    """Return the trained CIFAR-10 model of suite row ``name`` (in ``CHECKPOINT_ROWS``), fp32, eval mode."""
+    if name not in CHECKPOINT_ROWS:
+        raise ValueError(f"no trained checkpoint for {name!r}; the suite keeps: "
+                         f"{', '.join(CHECKPOINT_ROWS)}")
+    model, _ = read_suite_checkpoint(Path(checkpoint_dir or default_checkpoint_dir()) / f"{name}.pt")
+    return model
+
+
+def checkpoint_accuracy(path: str | os.PathLike, data_dir: Any) -> float:
+    """Return the CIFAR-10 test top-1 of a suite checkpoint, evaluated as its training run evaluated."""
+    from .evaluate import evaluate, test_batches
+
+    model, state = read_suite_checkpoint(path)
+    config = config_from_dict(state["config"])
+    device = torch.device("cpu")
+    return evaluate(model, test_batches(config, data_dir, device), device, config.amp,
+                    config.tta_flip)["top1"]
+
+
+# --- running the suite -----------------------------------------------------------------------------
+
+def run_suite(names: Sequence[str] = (), budget_min: float = DEFAULT_BUDGET_MIN,
+              data_dir: Optional[str | os.PathLike] = None,
+              results_dir: Optional[str | os.PathLike] = None,
+              checkpoint_dir: Optional[str | os.PathLike] = None, command: str = "",
+              train_fn: Optional[TrainFn] = None, check_checkpoints: bool = True,
+              progress: bool = True) -> list[dict[str, Any]]:
+    """Train the rows ``names`` (all when empty) one seed after another; return their result dicts.
+
+    Seeds whose results already exist with the same config are skipped. ``train_fn`` replaces
+    :func:`metaformer_mini.train.train` (same signature; tests pass a fake one).
+    ``check_checkpoints`` evaluates each saved int8 checkpoint on the test set.
+    """
+    rows = [get_row(n) for n in names] if names else list(SUITE)
+    if budget_min <= 0:
+        raise ValueError(f"budget_min is training minutes per run and must be positive, got {budget_min!r}")
+    if train_fn is None:
+        from .train import train as train_fn
+    results_dir = Path(results_dir) if results_dir is not None else default_results_dir()
+    checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else default_checkpoint_dir()
+    data_arg = None if data_dir is None else str(data_dir)
+    if data_dir is None:
+        data_dir = cifar10_dir()
+    todo = []
+    for row in rows:
+        old = _read(result_path(results_dir, row.name))
+        done = finished_seeds(old, row, budget_min, results_dir)
+        todo += [(row, seed) for seed in row.seeds if seed not in done]
+    skipped = sum(len(r.seeds) for r in rows) - len(todo)
+    bar = tqdm(todo, desc="suite", unit="run", disable=not progress, dynamic_ncols=True)
+    if skipped:
+        bar.write(f"{skipped} run(s) already in {results_dir} with the same config: skipped")
+    for row, seed in bar:
+        bar.set_postfix(row=row.name, seed=seed)
+        _run_one(row, seed, budget_min, data_dir, data_arg, results_dir, checkpoint_dir,
+                 command, train_fn, check_checkpoints, bar)
+    bar.close()
+    return [r for r in (_read(result_path(results_dir, row.name)) for row in rows) if r is not None]
+
+
+def _run_one(row: Row, seed: int, budget_min: float, data_dir: Any, data_arg: Optional[str],
+             results_dir: Path, checkpoint_dir: Path, command: str, train_fn: TrainFn,
+             check_checkpoints: bool, bar: tqdm) -> None:
+    """Train one seed of ``row`` and merge it into the row's JSON file."""
+    path = result_path(results_dir, row.name)
+    old = _read(path)
+    keep = finished_seeds(old, row, budget_min, results_dir)
+    runs = [r for r in (old or {}).get("runs", []) if r["seed"] in keep]
+    config = row.train_config(seed, budget_min)
+    before = provenance()
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f"suite-{row.name}-") as out:
+        try:
+            summary = train_fn(config, data_dir=data_dir, out=out, progress=False)
+        except TrainingDiverged as err:  # a result too: the paper's no-norm/no-residual rows fail
+            summary = {"final_test_acc": None, "diverged": str(err)}
+        run: dict[str, Any] = {
+            "seed": seed, "top1": summary["final_test_acc"], "diverged": summary.get("diverged"),
+            "top5": summary.get("final_test_top5"),
+            "epochs": summary.get("epochs_completed"), "steps": summary.get("steps"),
+            "train_seconds": summary.get("train_seconds"), "wall_seconds": summary.get("wall_seconds"),
+            "suite_wall_seconds": None, "train_images_per_s": summary.get("images_per_s"),
+            "device": summary.get("device"), "amp": summary.get("amp"),
+            "train_config": _plain(config_dict(config)), "command": command,
+            "train_command": train_command(config, row, data_arg),
+            "load_avg_start": before["load_avg"], "load_avg_end": list(os.getloadavg()),
+            "date": before["date"], "git_commit": before["git_commit"],
+            "git_dirty": before["git_dirty"], "checkpoint": None}
+        if row.name in CHECKPOINT_ROWS and seed == row.seeds[0] and run["top1"] is not None:
+            target = checkpoint_dir / f"{row.name}.pt"
+            run["checkpoint_bytes"] = save_suite_checkpoint(
+                Path(out) / "last.pt", target,
+                {"suite_row": row.name, "top1": run["top1"], "command": command,
+                 "train_command": run["train_command"]})
+            run["checkpoint"] = os.path.relpath(target, results_dir)
+            if check_checkpoints:
+                run["checkpoint_top1"] = checkpoint_accuracy(target, data_dir)
+    costs = {k: old[k] for k in ("params", "macs", "throughput_cpu", "throughput_batch")
+             } if old and keep else model_costs(row)
+    run["suite_wall_seconds"] = time.perf_counter() - start
+    runs = sorted(runs + [run], key=lambda r: r["seed"])
+    top1 = [r["top1"] for r in runs]
+    trained = [t for t in top1 if t is not None]
+    _write(path, {
+        "name": row.name, "group": row.group, "note": row.note,
+        "config": row_config(row, budget_min),
+        "mixer": "+".join(dict.fromkeys(get_config(row.model, **row.overrides).token_mixers)),
+        "complete": {r["seed"] for r in runs} == set(row.seeds),
+        "top1_mean": statistics.fmean(trained) if trained else None, "top1_seeds": top1,
+        "top1_std": statistics.stdev(trained) if len(trained) > 1 else None,
+        **costs,
+        "paper": None if row.paper is None else {**dataclasses.asdict(row.paper), "source": PAPER,
+                                                 "dataset": "ImageNet-1K val", "model": "PoolFormer-S12"},
+        "device": run["device"], "command": command, "runs": runs,
+        **{k: v for k, v in before.items() if k != "load_avg"}})
+    score = "diverged" if run["top1"] is None else f"top-1 {run['top1']:.2f}%"
+    bar.write(f"{row.name} seed {seed}: {score} in {run['suite_wall_seconds'] / 60:.1f} min "
+              f"(load {run['load_avg_start'][0]:.1f} -> {run['load_avg_end'][0]:.1f})")
+
+
+# --- reading the results back ---------------------------------------------------------------------
+
+def load_results(results_dir: Optional[str | os.PathLike] = None) -> list[dict[str, Any]]:
+    """Return the result dicts of ``results_dir`` (default: the committed suite), in suite order."""
+    results_dir = Path(results_dir) if results_dir is not None else default_results_dir()
+    if not results_dir.is_dir():
+        raise FileNotFoundError(f"no results folder {results_dir}; make it with "
+                                f"`python -m metaformer_mini.experiments run`")
+    order = {name: i for i, name in enumerate(list_rows())}
+    results = [_read(p) for p in sorted(results_dir.glob("*.json"))]
+    return sorted(results, key=lambda r: (order.get(r["name"], len(order)), r["name"]))
+
+
+def results_table(results: Optional[Sequence[dict[str, Any]]] = None,
+                  results_dir: Optional[str | os.PathLike] = None) -> list[dict[str, Any]]:
+    """Return one flat row per result: our CIFAR-10 top-1 (mean, per seed), costs, the paper's top-1.
+
+    The rows also fit ``analysis.plot_mixer_comparison`` and ``analysis.format_table``
+    (keys name, mixer, params, macs, top1, throughput_cpu).
+    """
+    if results is None:
+        results = load_results(results_dir)
+    base = next((r["top1_mean"] for r in results if r["name"] == "pooling"), None)
+    paper_base = ROWS["pooling"].paper.top1
+    table = []
+    for r in results:
+        paper = r.get("paper") or {}
+        table.append({
+            "name": r["name"], "group": r["group"], "mixer": r["mixer"], "model": r["config"]["model"],
+            "top1": r["top1_mean"], "top1_seeds": r["top1_seeds"], "top1_std": r["top1_std"],
+            "delta": None if base is None or r["top1_mean"] is None else r["top1_mean"] - base,
+            "params": r["params"], "macs": r["macs"], "throughput_cpu": r["throughput_cpu"],
+            "wall_minutes": sum(run["suite_wall_seconds"] for run in r["runs"]) / 60,
+            "epochs": statistics.fmean(run["epochs"] or 0.0 for run in r["runs"]),
+            "load_avg": statistics.fmean(run["load_avg_start"][0] for run in r["runs"]),
+            "budget_min": r["config"]["budget_min"],
+            "paper_top1": paper.get("top1"), "paper_table": paper.get("table"),
+            "paper_delta": None if paper.get("top1") is None else paper["top1"] - paper_base})
+    return table
+
+
+def format_results_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Return the table as Markdown: our CIFAR-10 numbers beside the paper's ImageNet-1K numbers."""
+    def num(value: Optional[float], fmt: str, missing: str = "-") -> str:
+        return missing if value is None else format(value, fmt)
+
+    lines = ["| row | group | CIFAR-10 top-1 (mean) | per seed | vs pooling | params (M) | MACs (M) "
+             "| CPU img/s | epochs | wall (min) | paper ImageNet top-1 | paper vs S12 |",
+             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        paper = "-" if r["paper_top1"] is None else f"{r['paper_top1']:.1f} ({r['paper_table']})"
+        seeds = " / ".join(num(t, ".2f", "diverged") for t in r["top1_seeds"])
+        lines.append(
+            f"| {r['name']} | {r['group']} | {num(r['top1'], '.2f', 'diverged')} | "
+            f"{seeds} | {num(r['delta'], '+.2f')} | "
+            f"{r['params'] / 1e6:.2f} | {r['macs'] / 1e6:.1f} | {r['throughput_cpu']:.0f} | "
+            f"{r['epochs']:.1f} | {r['wall_minutes']:.1f} | {paper} | {num(r['paper_delta'], '+.1f')} |")
+    return "\n".join(lines)
+
+
+# --- command line ----------------------------------------------------------------------------------
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Run the CLI: list the rows, run rows (resumable), or print the results table."""
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(prog="python -m metaformer_mini.experiments", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="action", required=True)
+    sub.add_parser("list", help="the declared rows, their paper numbers, and which have results")
+    run = sub.add_parser("run", help="train rows (all without ROW), skipping finished ones")
+    run.add_argument("rows", nargs="*", metavar="ROW", help=f"rows to run: {', '.join(list_rows())}")
+    run.add_argument("--budget-min", type=float, default=DEFAULT_BUDGET_MIN,
+                     help=f"training minutes per run (default {DEFAULT_BUDGET_MIN})")
+    run.add_argument("--data-dir", help="CIFAR-10 folder {train,test}/<class>/*.jpg "
+                                         "(default: ../shared/data/cifar10)")
+    run.add_argument("--checkpoint-dir", help="the small checkpoints' folder (default results/checkpoints)")
+    run.add_argument("--no-progress", action="store_true")
+    table = sub.add_parser("table", help="print the results table (Markdown)")
+    for action in (run, table, sub.choices["list"]):
+        action.add_argument("--results-dir", help="folder of the row JSONs (default results/cifar10-quick)")
+    args = p.parse_args(argv)
+    try:
+        if args.action == "list":
+            results_dir = Path(args.results_dir) if args.results_dir else default_results_dir()
+            for row in SUITE:
+                paper = "-" if row.paper is None else f"{row.paper.top1} ({row.paper.table})"
+                done = "done" if result_path(results_dir, row.name).is_file() else "todo"
+                overrides = json.dumps(_plain(row.overrides))
+                print(f"{row.name:<20} {row.group:<11} {row.model:<22} {overrides:<68} "
+                      f"seeds {','.join(map(str, row.seeds)):<4} paper {paper:<16} {done}")
+        elif args.action == "run":
+            for name in args.rows:
+                get_row(name)  # a typo fails before anything trains
+            run_suite(args.rows, args.budget_min, args.data_dir, args.results_dir, args.checkpoint_dir,
+                      command=shlex.join(["python", "-m", "metaformer_mini.experiments", *argv]),
+                      progress=not args.no_progress)
+        else:
+            print(format_results_table(results_table(results_dir=args.results_dir)))
+    except (ValueError, FileNotFoundError) as err:
+        sys.exit(f"error: {err}")
+
+
+if __name__ == "__main__":
+    main()

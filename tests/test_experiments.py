@@ -1,0 +1,225 @@
+"""Tests for metaformer_mini/experiments.py: the declared suite, committed results, resume, checkpoints."""
+import json
+import re
+import shlex
+import statistics
+
+import pytest
+import torch
+
+from metaformer_mini import experiments as ex
+from metaformer_mini.checkpoint import build_model, config_dict, save_checkpoint
+from metaformer_mini.configs import get_train_config
+from metaformer_mini.registry import get_config
+from metaformer_mini.train import TrainingDiverged
+
+RESULTS = ex.default_results_dir()
+README = RESULTS.parent / "README.md"
+
+
+class FakeTrain:
+    """Stands in for metaformer_mini.train.train: records calls, writes last.pt, can fail on a seed."""
+
+    def __init__(self, fail_seed=None, diverge=False):
+        self.calls, self.fail_seed, self.diverge = [], fail_seed, diverge
+
+    def __call__(self, config, data_dir=None, out=None, progress=True):
+        if config.seed == self.fail_seed:
+            raise RuntimeError("killed")
+        if self.diverge:
+            raise TrainingDiverged("the training loss became nan by step 3")
+        self.calls.append((config.model, dict(config.model_overrides), config.seed))
+        torch.manual_seed(config.seed)
+        model = build_model(config, 10)
+        save_checkpoint(f"{out}/last.pt", {"model": model.state_dict(), "num_classes": 10,
+                                           "config": config_dict(config)})
+        return {"final_test_acc": 40.0 + config.seed, "final_test_top5": 90.0, "epochs_completed": 1.0,
+                "steps": 10, "train_seconds": 1.0, "wall_seconds": 2.0, "images_per_s": 100.0,
+                "device": "fake CPU", "amp": "bf16"}
+
+
+def run(names, tmp_path, fake, budget=0.5):
+    return ex.run_suite(names, budget, results_dir=tmp_path / "r", checkpoint_dir=tmp_path / "ck",
+                        train_fn=fake, check_checkpoints=False, progress=False, command="pytest")
+
+
+# --- the declaration ----------------------------------------------------------------------------
+
+def test_paper_numbers_are_those_of_table_5():
+    paper = {r.name: r.paper.top1 for r in ex.SUITE if r.paper is not None}
+    assert paper == {"pooling": 77.2, "identity": 74.3, "random": 75.8, "sepconv": 78.1,
+                     "pool5": 77.2, "pool7": 77.1, "pool9": 76.8, "norm_layer": 76.5,
+                     "norm_batch": 76.4, "norm_none": 46.1, "act_relu": 76.4, "act_silu": 77.2,
+                     "hybrid_attention": 81.0, "hybrid_spatial_mlp": 77.9, "no_channel_mlp": 5.7,
+                     "no_residual": 0.1}
+    assert {r.paper.table for r in ex.SUITE if r.paper} == {"Table 5"}
+    assert {r.name for r in ex.SUITE if r.paper is None} == {"attention", "spatial_mlp", "act_starrelu"}
+
+
+def test_rows_differ_from_the_pooling_row_in_the_declared_choice_only():
+    base = get_config("cifar_poolformer").to_dict()
+    expected = {"pool5": {"pool_size": 5}, "norm_none": {"norm": "none"}, "act_silu": {"act": "silu"},
+                "no_residual": {"residual": False}, "no_channel_mlp": {"channel_mlp": False},
+                "hybrid_attention": {"token_mixers": ["pooling", "pooling", "attention", "attention"]},
+                "attention": {"token_mixers": ["attention"] * 4},
+                "sepconv": {"token_mixers": ["sepconv"] * 4}}
+    for name, diff in expected.items():
+        row = ex.get_row(name)
+        config = get_config(row.model, **row.overrides).to_dict()
+        assert {k: v for k, v in config.items() if base[k] != v} == diff, name
+    mixer_rows = [r for r in ex.SUITE if r.group == "mixer"]
+    assert len(mixer_rows) == 6 and all(len(r.seeds) >= 2 for r in mixer_rows)
+    assert len(ex.SUITE) == 19 and sum(len(r.seeds) for r in ex.SUITE) == 25
+
+
+def test_every_row_uses_the_same_recipe_and_budget():
+    configs = [r.train_config(0, 1.5) for r in ex.SUITE]
+    for config, row in zip(configs, ex.SUITE):
+        assert (config.name, config.time_budget_min, config.seed) == ("cifar10-quick", 1.5, 0)
+        recipe = get_train_config("cifar10-quick", {"model": row.model, "time_budget_min": 1.5,
+                                                    **ex.SUITE_SETTINGS})
+        assert config_dict(config) == config_dict(recipe) | {"model_overrides": dict(row.overrides)}
+
+
+def test_train_command_repeats_the_run():
+    row = ex.get_row("hybrid_spatial_mlp")
+    config = row.train_config(1, 1.2)
+    words = shlex.split(ex.train_command(config, row, "../shared/data/cifar10"))
+    sets = words[words.index("--set") + 1:words.index("--data-dir")]
+    budget = float(words[words.index("--time-budget-min") + 1])
+    again = get_train_config(words[words.index("--config") + 1], [*sets, f"time_budget_min={budget}"])
+    assert config_dict(again) == config_dict(config)
+
+
+def test_bad_row_names_give_a_clear_error(tmp_path, capsys):
+    with pytest.raises(ValueError, match="unknown suite row 'poolng'; did you mean 'pooling'"):
+        ex.get_row("poolng")
+    with pytest.raises(ValueError, match="unknown suite row 'nope'"):
+        run(["nope"], tmp_path, FakeTrain())
+    with pytest.raises(SystemExit, match="did you mean 'act_relu'"):
+        ex.main(["run", "act_rel", "--results-dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="budget_min .* positive"):
+        run(["pool5"], tmp_path, FakeTrain(), budget=0)
+    with pytest.raises(ValueError, match="no trained checkpoint for 'random'"):
+        ex.load_suite_model("random")
+
+
+# --- running and resuming --------------------------------------------------------------------
+
+def test_resume_skips_finished_runs_and_reruns_changed_ones(tmp_path):
+    fake = FakeTrain()
+    (result,) = run(["pool5"], tmp_path, fake)
+    assert fake.calls == [("cifar_poolformer", {"pool_size": 5}, 0)]
+    assert result["top1_mean"] == 40.0 and result["complete"] and result["params"] > 1e6
+    assert result["runs"][0]["train_config"]["model_overrides"] == {"pool_size": 5}
+    run(["pool5"], tmp_path, fake)
+    assert len(fake.calls) == 1  # finished: skipped
+    run(["pool5"], tmp_path, fake, budget=0.7)
+    assert len(fake.calls) == 2  # another budget is another config: re-run
+    saved = json.loads((tmp_path / "r" / "pool5.json").read_text())
+    assert saved["config"]["budget_min"] == 0.7 and len(saved["runs"]) == 1
+
+
+def test_an_interrupted_row_resumes_at_its_missing_seed(tmp_path):
+    with pytest.raises(RuntimeError, match="killed"):
+        run(["random"], tmp_path, FakeTrain(fail_seed=1))
+    partial = json.loads((tmp_path / "r" / "random.json").read_text())
+    assert [r["seed"] for r in partial["runs"]] == [0] and not partial["complete"]
+    fake = FakeTrain()
+    (result,) = run(["random"], tmp_path, fake)
+    assert [c[2] for c in fake.calls] == [1]
+    assert result["top1_seeds"] == [40.0, 41.0] and result["top1_mean"] == 40.5 and result["complete"]
+    assert result["top1_std"] == pytest.approx(statistics.stdev([40.0, 41.0]))
+
+
+def test_a_diverged_run_is_recorded_not_fatal(tmp_path, capsys):
+    (result,) = run(["no_residual"], tmp_path, FakeTrain(diverge=True))
+    assert result["top1_seeds"] == [None] and result["top1_mean"] is None and result["complete"]
+    assert "nan" in result["runs"][0]["diverged"]
+    (row,) = ex.results_table([result])
+    assert "| no_residual | component | diverged | diverged | - |" in ex.format_results_table([row])
+
+
+def test_checkpoint_rows_leave_small_int8_checkpoints_that_load(tmp_path):
+    fake = FakeTrain()
+    (result,) = run(["identity"], tmp_path, fake)
+    first = result["runs"][0]
+    path = tmp_path / "ck" / "identity.pt"
+    assert first["checkpoint"] == "../ck/identity.pt" and result["runs"][1]["checkpoint"] is None
+    assert path.stat().st_size == first["checkpoint_bytes"] < 0.3 * 4 * result["params"] + 2e5
+    model = ex.load_suite_model("identity", tmp_path / "ck")
+    torch.manual_seed(0)
+    reference = build_model(ex.get_row("identity").train_config(0, 0.5), 10).eval()
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        a, b = model(x), reference(x)
+    assert not model.training and (a - b).abs().max() < 0.05 * b.abs().max()
+    path.unlink()  # a lost checkpoint makes its seed unfinished again
+    run(["identity"], tmp_path, fake)
+    assert [c[2] for c in fake.calls] == [0, 1, 0] and path.is_file()
+
+
+def test_quantize_roundtrip_error_is_half_a_step():
+    state = {"w": torch.randn(8, 4, 3, 3), "b": torch.randn(8), "n": torch.tensor(3)}
+    q = ex.quantize_weights(state)
+    assert q["w"]["int8"].dtype == torch.int8 and q["b"].dtype == torch.float16
+    back = ex.dequantize_weights(q)
+    step = state["w"].abs().amax(dim=(1, 2, 3), keepdim=True) / 127
+    assert ((back["w"] - state["w"]).abs() <= step / 2 + 1e-7).all()
+    assert torch.allclose(back["b"], state["b"], atol=2e-3) and back["n"] == 3
+
+
+# --- the committed results ------------------------------------------------------------------
+
+def test_every_declared_row_has_a_result_whose_config_matches():
+    results = {r["name"]: r for r in ex.load_results()}
+    assert sorted(results) == sorted(ex.list_rows())
+    budgets = {r["config"]["budget_min"] for r in results.values()}
+    assert len(budgets) == 1  # one recipe, one budget for the whole table
+    for row in ex.SUITE:
+        result = results[row.name]
+        budget = result["config"]["budget_min"]
+        assert result["config"] == ex.row_config(row, budget), row.name
+        assert ex.finished_seeds(result, row, budget, RESULTS) == set(row.seeds), row.name
+        assert [r["seed"] for r in result["runs"]] == list(row.seeds)
+        for run_ in result["runs"]:
+            assert run_["git_commit"]
+            assert run_["command"].startswith("python -m metaformer_mini.experiments run")
+            assert run_["train_command"].startswith("python -m metaformer_mini.train")
+            assert 0 <= run_["top1"] <= 100 and run_["load_avg_start"][0] >= 0
+
+
+def test_loader_reproduces_the_committed_table():
+    rows = ex.results_table()
+    assert [r["name"] for r in rows] == ex.list_rows()
+    for r, result in zip(rows, ex.load_results()):
+        assert r["top1_seeds"] == [run_["top1"] for run_ in result["runs"]]
+        assert r["top1"] == pytest.approx(statistics.fmean(r["top1_seeds"]))
+        paper = ex.ROWS[r["name"]].paper
+        assert r["paper_top1"] == (None if paper is None else paper.top1)
+    table = ex.format_results_table(rows)
+    committed = re.search(r"<!-- table -->\n(.*?)\n<!-- /table -->", README.read_text(), re.S)
+    assert committed and committed.group(1).strip() == table.strip()
+
+
+def test_committed_checkpoints_load_and_are_small():
+    sizes = [(ex.default_checkpoint_dir() / f"{n}.pt").stat().st_size for n in ex.CHECKPOINT_ROWS]
+    assert sum(sizes) < 20e6 and max(sizes) < 5e6
+    model = ex.load_suite_model("attention")
+    assert model.config.token_mixers == ("attention",) * 4 and model.config.num_classes == 10
+    results = {r["name"]: r for r in ex.load_results()}
+    for name in ex.CHECKPOINT_ROWS:
+        run_ = results[name]["runs"][0]
+        assert abs(run_["checkpoint_top1"] - run_["top1"]) < 1.0  # int8 weights cost little
+
+
+def test_list_and_table_commands(tmp_path, capsys):
+    run(["pool9"], tmp_path, FakeTrain())
+    capsys.readouterr()
+    ex.main(["list", "--results-dir", str(tmp_path / "r")])
+    listing = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listing] == ex.list_rows()
+    assert [line.split()[-1] for line in listing if line.startswith("pool9")] == ["done"]
+    ex.main(["table", "--results-dir", str(tmp_path / "r")])
+    table = capsys.readouterr().out
+    assert "| pool9 | pool size | 40.00 | 40.00 | - |" in table and "76.8 (Table 5)" in table
