@@ -11,7 +11,7 @@ import ast
 import dataclasses
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable
 
 from ._names import lookup, unknown_message
 
@@ -34,9 +34,9 @@ class TrainConfig:
     crop_padding: int = 4             # CIFAR random crop: pad by this much, crop back
     progressive_start: int = 0        # progressive resizing: first train size (0: off) ...
     progressive_until: float = 0.5    # ... growing to img_size over this fraction of the steps
-    rand_magnitude: int = 0           # RandAugment magnitude, ImageNet only (0: off)
-    color_jitter: float = 0.0
-    random_erasing: float = 0.0
+    rand_magnitude: int = 0           # RandAugment magnitude (0: off)
+    color_jitter: float = 0.0         # ImageNet only
+    random_erasing: float = 0.0       # ImageNet only
     mixup: float = 0.0                # MixUp alpha (0: off)
     cutmix: float = 0.0               # CutMix alpha (0: off); with both, each batch picks one
     label_smoothing: float = 0.1
@@ -97,12 +97,16 @@ CIFAR10_QUICK = TrainConfig(
     min_lr=0.0,
 )
 
+# The GPU config: a ConvFormer (learned depthwise-conv mixers), the CIFAR-10 recipe of DeiT-style
+# training: RandAugment, MixUp/CutMix, label smoothing, drop path, 200 epochs.
 CIFAR10_FULL = TrainConfig(
     name="cifar10-full",
-    model="cifar_poolformer",
-    model_overrides={"dims": (64, 128, 320, 512), "depths": (2, 2, 6, 2), "drop_path_rate": 0.1},
-    epochs=200, batch_size=512, lr=2e-3, lr_batch=512, warmup_epochs=5, weight_decay=0.05,
-    label_smoothing=0.1, mixup=0.8, cutmix=1.0, tta_flip=True, amp="auto",
+    model="cifar_convformer",
+    model_overrides={"dims": (64, 128, 256, 512), "depths": (2, 2, 6, 2),
+                     "layer_scale_init": 1e-5, "drop_path_rate": 0.1},
+    epochs=200, batch_size=512, lr=2e-3, lr_batch=512, warmup_epochs=10, weight_decay=0.05,
+    rand_magnitude=9, mixup=0.8, cutmix=1.0, label_smoothing=0.1, tta_flip=True, amp="auto",
+    eval_every=5,
 )
 
 # (model, drop path, eval crop_pct); layer scale 1e-5 (S12, S24) / 1e-6 comes with the model

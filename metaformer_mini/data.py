@@ -176,16 +176,19 @@ class CifarBatches:
     """Batches of in-memory images, (float (B, 3, S, S) normalized, int64 (B,)), on ``device``.
 
     Training batches are shuffled per epoch through a ``DistributedSampler`` (one shard per
-    process under torchrun), cropped with ``padding`` and flipped; ``size`` below the stored
-    resolution resizes them (progressive resizing). Test batches cover this process's shard
-    (``rank::world``) once, in order.
+    process under torchrun), optionally RandAugment-ed (one random policy per 16 images),
+    cropped with ``padding`` and flipped; ``size`` below the stored resolution resizes them
+    (progressive resizing). Test batches cover this process's shard (``rank::world``) once, in
+    order.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, train: bool,
                  device: torch.device | str = "cpu", rank: int = 0, world: int = 1,
-                 seed: int = 0, padding: int = 4, channels_last: bool = False):
+                 seed: int = 0, padding: int = 4, channels_last: bool = False,
+                 rand_magnitude: int = 0):
         self.images, self.labels = images.to(device), labels.to(device)
         self.batch_size, self.train, self.padding = batch_size, train, padding
+        self.randaugment = v2.RandAugment(num_ops=2, magnitude=rand_magnitude) if rand_magnitude else None
         self.device, self.rank, self.world = torch.device(device), rank, world
         self.channels_last = channels_last
         self.size = images.shape[-1]
@@ -212,6 +215,8 @@ class CifarBatches:
             idx = order[i * self.batch_size:(i + 1) * self.batch_size].to(self.device)
             x, y = self.images[idx], self.labels[idx]
             if self.train:
+                if self.randaugment is not None:
+                    x = torch.cat([self.randaugment(chunk) for chunk in x.split(16)])
                 x = random_crop_flip(x, self.padding, self.generator)
             x = (x.float() - self.mean) / self.std
             if self.size != x.shape[-1]:

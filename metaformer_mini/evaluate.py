@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import sys
 from typing import Iterable, Optional
@@ -94,7 +95,8 @@ def main(argv: Optional[list[str]] = None) -> dict[str, float]:
     p.add_argument("--data-dir", required=True, help="CIFAR-10 folder, or ImageNet folder with val/")
     p.add_argument("--batch-size", type=int, default=250)
     p.add_argument("--crop-pct", type=float, default=None, help="ImageNet eval crop (default: the model's)")
-    p.add_argument("--tta-flip", action="store_true", help="average over the image and its mirror")
+    p.add_argument("--tta-flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="average over the image and its mirror (default: as the run was evaluated)")
     p.add_argument("--no-ema", action="store_true", help="use the raw weights even if EMA ones exist")
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
@@ -103,20 +105,21 @@ def main(argv: Optional[list[str]] = None) -> dict[str, float]:
     try:
         if args.checkpoint:
             model, config = load_checkpoint(args.checkpoint, use_ema=not args.no_ema)
-            if args.crop_pct:
-                config.crop_pct = args.crop_pct
+            config = dataclasses.replace(config, test_subset=0,  # always the whole split
+                                         crop_pct=args.crop_pct or config.crop_pct)
         else:
             if not args.pretrained:
                 p.error("--model needs --pretrained (a fresh model would score chance)")
             from .weights import load_pretrained
             model = load_pretrained(args.model, args.weights)
             size = args.model.split("_")[-1]
-            config = TrainConfig(model=args.model, dataset="imagenet", img_size=224,
+            config = TrainConfig(model=args.model, dataset="imagenet", img_size=224, tta_flip=False,
                                  crop_pct=args.crop_pct or (0.95 if size.startswith("m") else 0.9))
         amp = "bf16" if device.type == "cuda" else "none"
         model = model.to(device)
         batches = test_batches(config, args.data_dir, device, batch_size=args.batch_size)
-        result = evaluate(model, batches, device, amp=amp, tta_flip=args.tta_flip, progress=True)
+        tta = config.tta_flip if args.tta_flip is None else args.tta_flip
+        result = evaluate(model, batches, device, amp=amp, tta_flip=tta, progress=True)
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f"error: {err}")
     print(json.dumps(result))

@@ -18,9 +18,7 @@ end, ``summary.json``.
 from __future__ import annotations
 
 import argparse
-import bisect
 import contextlib
-import dataclasses
 import json
 import math
 import os
@@ -42,7 +40,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .checkpoint import (build_model, check_resumable, config_dict, load_model_state,
-                         read_checkpoint, rng_state, save_checkpoint, set_rng_state, unwrap)
+                         read_checkpoint, rng_state, save_checkpoint, set_rng_state)
 from .configs import (TrainConfig, apply_overrides, format_config, get_train_config,
                       list_configs)
 from .data import CifarBatches, imagenet_datasets, load_cifar10, mixup_cutmix, worker_count
@@ -158,6 +156,59 @@ def fit_total_steps(seconds_left: float, step: int, step_time: dict[int, float],
     return lo
 
 
+class TimeBudget:
+    """Fit ``total_steps`` to a wall-clock budget: time a few steps at each train size, then solve.
+
+    The first calibration step at each size is discarded (it builds the kernels for the shape);
+    the median of the others is that size's step time.
+    """
+
+    def __init__(self, config: TrainConfig, start_step: int):
+        sizes = train_sizes(config)
+        per_size = max(3, 12 // len(sizes))
+        self.config = config
+        self.plan = [s for s in sizes for _ in range(per_size + 1)]
+        self.start, self.end = start_step, start_step + len(self.plan)
+        self.times: dict[int, list[float]] = {s: [] for s in sizes}
+
+    def size(self, step: int) -> int:
+        """Return the train size of calibration step ``step``."""
+        return self.plan[step - self.start]
+
+    def fit(self, step: int, seconds_left: float) -> tuple[int, dict[int, float]]:
+        """Return (total steps that fit ``seconds_left`` from ``step`` on, measured seconds per step by size)."""
+        speed = {s: sorted(t[1:])[len(t[1:]) // 2] for s, t in self.times.items()}
+        return fit_total_steps(seconds_left, step, speed, self.config), speed
+
+
+class LossMeter:
+    """Sums the loss on the device; reading it is the only sync, done every few steps."""
+
+    def __init__(self, device: torch.device):
+        self.window, self.window_steps = torch.zeros((), device=device), 0
+        self.epoch_sum, self.epoch_steps = 0.0, 0
+
+    def add(self, loss: torch.Tensor) -> None:
+        self.window += loss.detach()
+
+    def step(self) -> None:
+        self.window_steps += 1
+
+    def read(self) -> float:
+        """Return the mean loss since the last read (NaN/inf when training diverged)."""
+        total, steps = self.window.item(), self.window_steps
+        self.epoch_sum, self.epoch_steps = self.epoch_sum + total, self.epoch_steps + steps
+        self.window.zero_()
+        self.window_steps = 0
+        return total / max(1, steps)
+
+    def epoch_mean(self) -> float:
+        """Return the mean loss of the epoch so far and start a new epoch."""
+        mean = self.epoch_sum / max(1, self.epoch_steps)
+        self.epoch_sum, self.epoch_steps = 0.0, 0
+        return mean
+
+
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Return AdamW groups: weight decay on weight matrices/kernels, none on biases, norms and scales."""
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
@@ -211,7 +262,8 @@ def make_data(config: TrainConfig, data_dir: Optional[str], procs: Processes,
             images, labels = images[keep[:config.train_subset]], labels[keep[:config.train_subset]]
         train = CifarBatches(images, labels, micro_batch, train=True, device=device,
                              rank=procs.rank, world=procs.world, seed=config.seed,
-                             padding=config.crop_padding, channels_last=config.channels_last)
+                             padding=config.crop_padding, channels_last=config.channels_last,
+                             rand_magnitude=config.rand_magnitude)
         return train, test, 10
     if config.progressive_start:
         raise ValueError("progressive_start works with cifar10 only; set it to 0 for image folders")
@@ -323,63 +375,48 @@ def train(config: TrainConfig, data_dir: Optional[str | os.PathLike] = None,
     if config.compile:
         net = torch.compile(net)
 
-    # The time budget: cycle through the train sizes during the first steps to time each,
-    # then fix total_steps so that the rest of the schedule fits in the budget.
-    sizes = train_sizes(config)
-    per_size = max(3, 12 // len(sizes))
-    calibration = [] if calibrated else [s for s in sizes for _ in range(per_size + 1)]
-    calibration_start, calibration_end = step, step + len(calibration)
-    step_time: dict[int, list[float]] = {s: [] for s in sizes}
-    if not calibrated:
-        schedule.total_steps = max(schedule.total_steps, calibration_end + 1)
-
+    # A time budget first times the train sizes, then fixes total_steps to fit the minutes.
+    budget = None if calibrated else TimeBudget(config, step)
+    if budget:
+        schedule.total_steps = max(schedule.total_steps, budget.end + 1)
     bar = tqdm(total=schedule.total_steps, initial=step, disable=not (procs.main and progress),
                desc="training", unit="step", mininterval=1.0, dynamic_ncols=True)
-    window, window_steps = torch.zeros((), device=device), 0  # loss summed since the last check
-    epoch_loss, epoch_steps = 0.0, 0
+    losses = LossMeter(device)
 
-    def check_loss() -> float:
-        """Return the mean loss since the last check; stop on NaN/inf (one sync per call)."""
-        nonlocal window_steps, epoch_loss, epoch_steps
-        total = window.item()
-        mean = total / max(1, window_steps)
-        epoch_loss, epoch_steps = epoch_loss + total, epoch_steps + window_steps
-        window.zero_()
-        window_steps = 0
-        if not math.isfinite(mean):
+    def check(loss: float) -> float:
+        if not math.isfinite(loss):
             bar.close()
             raise TrainingDiverged(
-                f"the training loss became {mean} by step {step} (epoch {epoch}, lr "
+                f"the training loss became {loss} by step {step} (epoch {epoch}, lr "
                 f"{scheduler.get_last_lr()[0]:.2e}, amp {amp}); stopped without saving, so "
                 f"{last_path or 'no checkpoint'} keeps the last good state. Try a lower lr, "
                 f"grad_clip=1.0, amp=bf16 instead of fp16, or amp=none.")
-        return mean
+        return loss
 
     size = config.img_size
     while step < schedule.total_steps:
         train_batches.set_epoch(epoch)
         batches = iter(train_batches)
         epoch_start, epoch_first_step = time.perf_counter(), step
-        epoch_loss, epoch_steps = 0.0, 0
         net.train()
         for _ in range(steps_per_epoch):
             if step >= schedule.total_steps:
                 break
             t0 = time.perf_counter()
-            calibrating = step < calibration_end
-            size = (calibration[step - calibration_start] if calibrating
-                    else train_size(config, step, schedule.total_steps))
+            calibrating = budget is not None and step < budget.end
+            size = budget.size(step) if calibrating else train_size(config, step, schedule.total_steps)
             train_batches.size = size
             for micro_step in range(accum):
                 x, y = next(batches)
                 if mix is not None:
                     x, y = mix(x, y)
-                sync = ddp.no_sync() if procs.world > 1 and micro_step < accum - 1 else contextlib.nullcontext()
+                sync = (ddp.no_sync() if procs.world > 1 and micro_step < accum - 1
+                        else contextlib.nullcontext())  # all-reduce only on the last micro-batch
                 with sync:
                     with autocast(device, amp):
                         loss = F.cross_entropy(net(x).float(), y, label_smoothing=config.label_smoothing)
                     scaler.scale(loss / accum).backward()
-                window += loss.detach() / accum
+                losses.add(loss / accum)
             if config.grad_clip:
                 scaler.unscale_(optimizer)
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -390,39 +427,38 @@ def train(config: TrainConfig, data_dir: Optional[str | os.PathLike] = None,
             if ema is not None:
                 ema.update_parameters(model)
             step += 1
-            window_steps += 1
+            losses.step()
             bar.update()
+            if step % 25 == 0:
+                bar.set_postfix(epoch=epoch, loss=f"{check(losses.read()):.3f}", size=size,
+                                lr=f"{scheduler.get_last_lr()[0]:.2e}", refresh=False)
             if calibrating:
                 if device.type == "cuda":
                     torch.cuda.synchronize()
-                step_time[size].append(time.perf_counter() - t0)
-            if step % 25 == 0:
-                bar.set_postfix(epoch=epoch, loss=f"{check_loss():.3f}", size=size,
-                                lr=f"{scheduler.get_last_lr()[0]:.2e}", refresh=False)
-            if not calibrated and step == calibration_end:
-                spent = train_seconds + time.perf_counter() - epoch_start
-                speed = {s: sorted(t[1:])[len(t[1:]) // 2] for s, t in step_time.items()}
-                total = fit_total_steps(config.time_budget_min * 60 - spent, step, speed, config)
-                if procs.world > 1:  # every process follows rank 0's plan
-                    total_t = torch.tensor(total, device=device)
-                    dist.broadcast(total_t, 0)
-                    total = int(total_t)
-                schedule.total_steps, calibrated = total, True
-                if config.warmup_fraction:
-                    schedule.warmup_steps = max(step, round(config.warmup_fraction * total))
-                bar.total = total
-                bar.refresh()
-                if procs.main:
-                    tqdm.write(f"time budget {config.time_budget_min} min: measured "
-                               f"{', '.join(f'{s}px {t * 1e3:.0f} ms' for s, t in speed.items())} "
-                               f"per step -> {total} steps ({total / steps_per_epoch:.1f} epochs)")
-        check_loss()
+                budget.times[size].append(time.perf_counter() - t0)
+                if step == budget.end:
+                    spent = train_seconds + time.perf_counter() - epoch_start
+                    total, speed = budget.fit(step, config.time_budget_min * 60 - spent)
+                    if procs.world > 1:  # every process follows rank 0's plan
+                        total_t = torch.tensor(total, device=device)
+                        dist.broadcast(total_t, 0)
+                        total = int(total_t)
+                    schedule.total_steps, calibrated = total, True
+                    if config.warmup_fraction:
+                        schedule.warmup_steps = max(step, round(config.warmup_fraction * total))
+                    bar.total = total
+                    bar.refresh()
+                    if procs.main:
+                        tqdm.write(f"time budget {config.time_budget_min} min: measured "
+                                   f"{', '.join(f'{s}px {t * 1e3:.0f} ms' for s, t in speed.items())}"
+                                   f" per step -> {total} steps ({total / steps_per_epoch:.1f} epochs)")
+        check(losses.read())
         epoch_seconds = time.perf_counter() - epoch_start
         train_seconds += epoch_seconds
         epoch += 1
         record: dict[str, Any] = {
             "epoch": epoch, "step": step, "lr": scheduler.get_last_lr()[0],
-            "train_loss": epoch_loss / max(1, epoch_steps), "train_size": size,
+            "train_loss": losses.epoch_mean(), "train_size": size,
             "images_per_s": (step - epoch_first_step) * config.batch_size / epoch_seconds,
             "train_seconds": train_seconds}
         if step >= schedule.total_steps or (config.eval_every and epoch % config.eval_every == 0):

@@ -226,3 +226,16 @@ def test_imagenet_val_dataset_accepts_root_or_val(tmp_path):
     assert len(data.imagenet_val_dataset(tmp_path / "val", img_size=16)) == 6
     with pytest.raises(FileNotFoundError, match="does not exist"):
         data.imagenet_val_dataset(tmp_path / "missing")
+
+
+def test_cifar_batches_randaugment_changes_pixels_not_labels():
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (32, 3, 32, 32), dtype=torch.uint8)
+    labels = torch.arange(32)
+    plain = data.CifarBatches(images, labels, 32, train=True, padding=0)
+    augmented = data.CifarBatches(images, labels, 32, train=True, padding=0, rand_magnitude=9)
+    for b in (plain, augmented):
+        b.set_epoch(0)
+    (x0, y0), (x1, y1) = next(iter(plain)), next(iter(augmented))
+    assert torch.equal(y0, y1) and x1.shape == x0.shape
+    assert not torch.allclose(x0, x1)
