@@ -70,6 +70,8 @@ def main() -> None:
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "cifar10"))
     p.add_argument("--out", default=str(ROOT / "runs" / "cifar_quick"), help="run folders go here")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra config overrides")
+    p.add_argument("--table", default=str(ROOT / "results" / "cifar_quick.json"),
+                   help="the table as JSON (the committed one is what chapter 6 shows)")
     args = p.parse_args()
     out = Path(args.out)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -88,14 +90,18 @@ def main() -> None:
         print(f"| {r['budget_min']:g} min | {r['test_acc']:.2f}% | {r['goal'] or '-'}% | "
               f"{r['epochs']:.1f} | {r['train_s']:.0f} | {r['wall_s']:.0f} | "
               f"{r['images_per_s']:.0f} | {r['load'][0]} -> {r['load'][1]} |")
-    result = {"cifar10_quick": rows, "sets": args.set, "torch": torch.__version__}
+    result = {"cifar10_quick": rows, "sets": args.set, "torch": torch.__version__,
+              "date": time.strftime("%Y-%m-%d"), "cpu": platform.processor() or platform.machine(),
+              "cores": os.cpu_count(),
+              "command": "python benchmarks/cifar_quick.py --budgets " + " ".join(f"{b:g}" for b in args.budgets)
+                         + (" --set " + " ".join(args.set) if args.set else "")}
     if torch.cuda.is_available():
         result["imagenet_s12_gpu"] = imagenet_step_throughput()
         g = result["imagenet_s12_gpu"]
         print(f"\nPoolFormer-S12 training step on {g['gpu']}: {g['images_per_s']:.0f} images/s "
               f"(batch {g['batch']}, 224x224, bf16, channels_last)")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{stamp}.json").write_text(json.dumps(result, indent=2))
+    Path(args.table).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.table).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

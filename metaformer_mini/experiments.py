@@ -5,13 +5,14 @@
     python -m metaformer_mini.experiments table
 
 Every row trains the CIFAR-sized MetaFormer of the registry (``cifar_*``: 3x3 stride-2 stem, 16x16
-tokens, dims 32-64-128-256, depths 2-2-6-2) with one recipe, the engine's ``cifar10-quick`` config
-fitted to a time budget (plus the ``SUITE_SETTINGS`` every row shares), and differs from the
-``pooling`` row in one choice, as the rows of the paper's Table 5 differ from PoolFormer-S12.
+tokens, dims 32-64-128-256, depths 1-1-3-1, GroupNorm, GELU) with one recipe, the engine's
+``cifar10-suite`` config (``cifar10-quick``'s optimizer, schedule and augmentation, without its model
+changes) fitted to a time budget, and differs from the ``pooling`` row in one choice, as the rows of
+the paper's Table 5 differ from PoolFormer-S12.
 Beside each row stands the paper's ImageNet-1K top-1 (Yu et al., CVPR 2022, arXiv 2111.11418v3)
 where the paper has that row, None where it has not.
 
-``run`` writes one JSON per row to ``results/cifar10-quick/<row>.json`` (its config, the test top-1
+``run`` writes one JSON per row to ``results/cifar10-suite/<row>.json`` (its config, the test top-1
 of each seed and their mean, parameters, MACs, CPU throughput, wall time, the exact command, git
 commit, date, device, versions, machine load) after each seed, and skips seeds already recorded
 with the same config, so an interrupted suite resumes where it stopped. The first seed of the rows
@@ -46,12 +47,8 @@ from .configs import TrainConfig, config_from_dict, get_train_config
 from .registry import get_config
 from .train import TrainingDiverged
 
-RECIPE = "cifar10-quick"
-DEFAULT_BUDGET_MIN = 0.7  # training minutes per run of the committed suite (2 shared CPU cores)
-# Changes to cifar10-quick shared by every row, for speed only: one thread (on a CPU shared with
-# other jobs, 2 OpenMP threads ran 4x slower than 1) and a fixed 2000-image test subset (the full
-# 10k test set with flip TTA took longer than the training).
-SUITE_SETTINGS = {"threads": 1, "test_subset": 2000}
+RECIPE = "cifar10-suite"
+DEFAULT_BUDGET_MIN = 2.0  # training minutes per run of the committed suite (2-core CPU)
 PAPER = "Yu et al., MetaFormer Is Actually What You Need for Vision, CVPR 2022 (arXiv 2111.11418v3)"
 CHECKPOINT_ROWS = ("pooling", "attention", "spatial_mlp", "identity")
 TrainFn = Callable[..., dict[str, Any]]
@@ -81,7 +78,7 @@ class Row:
     def train_config(self, seed: int, budget_min: float) -> TrainConfig:
         """Return the engine config of one seed: the recipe, this row's model, the time budget."""
         settings = {"model": self.model, "seed": seed, "time_budget_min": float(budget_min),
-                    **SUITE_SETTINGS, **{f"model.{k}": v for k, v in self.overrides.items()}}
+                    **{f"model.{k}": v for k, v in self.overrides.items()}}
         return get_train_config(RECIPE, settings)
 
     def spec(self) -> dict[str, Any]:
@@ -151,7 +148,7 @@ def get_row(name: str) -> Row:
 
 
 def default_results_dir() -> Path:
-    """Return ``<repo>/results/cifar10-quick``, where the committed suite lives."""
+    """Return ``<repo>/results/cifar10-suite``, where the committed suite lives."""
     return _results_root() / RECIPE
 
 
@@ -194,7 +191,6 @@ def provenance() -> dict[str, Any]:
 def train_command(config: TrainConfig, row: Row, data_dir: Optional[str]) -> str:
     """Return the ``metaformer_mini.train`` command line that repeats one seed of ``row``."""
     sets = [f"model={config.model}", f"seed={config.seed}"]
-    sets += [f"{k}={v}" for k, v in SUITE_SETTINGS.items()]
     sets += [f"model.{k}={v if isinstance(v, str) else repr(v)}" for k, v in row.overrides.items()]
     words = ["python", "-m", "metaformer_mini.train", "--config", RECIPE,
              "--time-budget-min", f"{config.time_budget_min:g}", "--set", *sets]
@@ -537,7 +533,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     run.add_argument("--no-progress", action="store_true")
     table = sub.add_parser("table", help="print the results table (Markdown)")
     for action in (run, table, sub.choices["list"]):
-        action.add_argument("--results-dir", help="folder of the row JSONs (default results/cifar10-quick)")
+        action.add_argument("--results-dir", help="folder of the row JSONs (default results/cifar10-suite)")
     args = p.parse_args(argv)
     try:
         if args.action == "list":

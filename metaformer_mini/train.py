@@ -8,7 +8,8 @@
 Several machines: start the same command on each with ``torchrun --nnodes=2 --node_rank=<0 or 1>
 --rdzv_backend=c10d --rdzv_endpoint=<host of node 0>:29500 --nproc_per_node=8``. Under torchrun
 every process trains on its shard of each epoch (DistributedSampler) and rank 0 alone prints,
-logs and writes checkpoints. ``batch_size`` is always the global batch of one optimizer step;
+logs and writes checkpoints. Put ``--out`` on a filesystem every node sees (NFS, Lustre, a
+mounted bucket): with ``--resume`` each process reads ``last.pt`` from there. ``batch_size`` is always the global batch of one optimizer step;
 ``micro_batch`` sets how much of it one process pushes through the model at a time, the rest is
 gradient accumulation.
 
@@ -157,10 +158,13 @@ def fit_total_steps(seconds_left: float, step: int, step_time: dict[int, float],
 
 
 class TimeBudget:
-    """Fit ``total_steps`` to a wall-clock budget: time a few steps at each train size, then solve.
+    """Fit ``total_steps`` to a wall-clock budget: time a few steps at each train size, solve, re-solve.
 
     The first calibration step at each size is discarded (it builds the kernels for the shape);
-    the median of the others is that size's step time.
+    the median of the others is that size's step time. Steps in a long run come out slower than
+    those few (epoch boundaries, outliers the median ignores), so at each epoch end the speeds
+    are scaled by measured / predicted seconds of the steps since calibration and the rest of the
+    schedule is solved again: a 3-minute budget ends near 3 minutes, not 10% later.
     """
 
     def __init__(self, config: TrainConfig, start_step: int):
@@ -170,15 +174,31 @@ class TimeBudget:
         self.plan = [s for s in sizes for _ in range(per_size + 1)]
         self.start, self.end = start_step, start_step + len(self.plan)
         self.times: dict[int, list[float]] = {s: [] for s in sizes}
+        self.speed: dict[int, float] = {}
+        self.predicted = 0.0        # predicted seconds of the steps since calibration
+        self.calibrated_at = 0.0    # train seconds spent when calibration ended
 
     def size(self, step: int) -> int:
         """Return the train size of calibration step ``step``."""
         return self.plan[step - self.start]
 
-    def fit(self, step: int, seconds_left: float) -> tuple[int, dict[int, float]]:
-        """Return (total steps that fit ``seconds_left`` from ``step`` on, measured seconds per step by size)."""
-        speed = {s: sorted(t[1:])[len(t[1:]) // 2] for s, t in self.times.items()}
-        return fit_total_steps(seconds_left, step, speed, self.config), speed
+    def record(self, size: int, seconds: float) -> None:
+        """Note a finished step: its time while calibrating, its predicted time afterwards."""
+        if self.speed:
+            self.predicted += self.speed[size]
+        else:
+            self.times[size].append(seconds)
+
+    def fit(self, step: int, seconds_spent: float) -> int:
+        """Return the total step count that ends the budget, given the train seconds spent by ``step``."""
+        if not self.speed:
+            self.speed = {s: sorted(t[1:])[len(t[1:]) // 2] for s, t in self.times.items()}
+            self.calibrated_at = seconds_spent
+        left = self.config.time_budget_min * 60 - seconds_spent
+        if left <= 0:
+            return step
+        scale = (seconds_spent - self.calibrated_at) / self.predicted if self.predicted else 1.0
+        return fit_total_steps(left, step, {s: t * scale for s, t in self.speed.items()}, self.config)
 
 
 class LossMeter:
@@ -285,7 +305,7 @@ def _versions() -> dict[str, str]:
             "torchvision": torchvision.__version__, "metaformer_mini": __version__}
 
 
-def _batch_split(config: TrainConfig, world: int) -> tuple[int, int]:
+def batch_split(config: TrainConfig, world: int) -> tuple[int, int]:
     """Return (micro_batch, accumulation steps) that make up the global batch."""
     micro = config.micro_batch or config.batch_size // world
     if micro <= 0 or config.batch_size % (micro * world):
@@ -313,7 +333,7 @@ def train(config: TrainConfig, data_dir: Optional[str | os.PathLike] = None,
         if last_path.exists() and not resume:
             raise ValueError(f"{out} already holds a run (last.pt); pass --resume to continue it "
                              f"or choose another --out")
-    micro, accum = _batch_split(config, procs.world)
+    micro, accum = batch_split(config, procs.world)
 
     train_batches, test, num_classes = make_data(config, data_dir, procs, device, micro)
     if config.num_classes and config.num_classes != num_classes:
@@ -383,6 +403,19 @@ def train(config: TrainConfig, data_dir: Optional[str | os.PathLike] = None,
                desc="training", unit="step", mininterval=1.0, dynamic_ncols=True)
     losses = LossMeter(device)
 
+    def plan(total: int) -> int:
+        """Set the schedule's total steps (rank 0's number on every process); return it."""
+        if procs.world > 1:
+            total_t = torch.tensor(total, device=device)
+            dist.broadcast(total_t, 0)
+            total = int(total_t)
+        schedule.total_steps = total
+        if config.warmup_fraction and not calibrated:  # the warm-up is fixed by the first fit
+            schedule.warmup_steps = max(step, round(config.warmup_fraction * total))
+        bar.total = total
+        bar.refresh()
+        return total
+
     def check(loss: float) -> float:
         if not math.isfinite(loss):
             bar.close()
@@ -432,30 +465,23 @@ def train(config: TrainConfig, data_dir: Optional[str | os.PathLike] = None,
             if step % 25 == 0:
                 bar.set_postfix(epoch=epoch, loss=f"{check(losses.read()):.3f}", size=size,
                                 lr=f"{scheduler.get_last_lr()[0]:.2e}", refresh=False)
-            if calibrating:
-                if device.type == "cuda":
+            if budget is not None:
+                if calibrating and device.type == "cuda":
                     torch.cuda.synchronize()
-                budget.times[size].append(time.perf_counter() - t0)
+                budget.record(size, time.perf_counter() - t0)
                 if step == budget.end:
-                    spent = train_seconds + time.perf_counter() - epoch_start
-                    total, speed = budget.fit(step, config.time_budget_min * 60 - spent)
-                    if procs.world > 1:  # every process follows rank 0's plan
-                        total_t = torch.tensor(total, device=device)
-                        dist.broadcast(total_t, 0)
-                        total = int(total_t)
-                    schedule.total_steps, calibrated = total, True
-                    if config.warmup_fraction:
-                        schedule.warmup_steps = max(step, round(config.warmup_fraction * total))
-                    bar.total = total
-                    bar.refresh()
+                    total = plan(budget.fit(step, train_seconds + time.perf_counter() - epoch_start))
+                    calibrated = True
                     if procs.main:
-                        tqdm.write(f"time budget {config.time_budget_min} min: measured "
-                                   f"{', '.join(f'{s}px {t * 1e3:.0f} ms' for s, t in speed.items())}"
-                                   f" per step -> {total} steps ({total / steps_per_epoch:.1f} epochs)")
+                        speeds = ", ".join(f"{s}px {t * 1e3:.0f} ms" for s, t in budget.speed.items())
+                        tqdm.write(f"time budget {config.time_budget_min} min: measured {speeds} per "
+                                   f"step -> {total} steps ({total / steps_per_epoch:.1f} epochs)")
         check(losses.read())
         epoch_seconds = time.perf_counter() - epoch_start
         train_seconds += epoch_seconds
         epoch += 1
+        if budget is not None and step >= budget.end and step < schedule.total_steps:
+            plan(budget.fit(step, train_seconds))
         record: dict[str, Any] = {
             "epoch": epoch, "step": step, "lr": scheduler.get_last_lr()[0],
             "train_loss": losses.epoch_mean(), "train_size": size,

@@ -75,10 +75,19 @@ def test_rows_differ_from_the_pooling_row_in_the_declared_choice_only():
 def test_every_row_uses_the_same_recipe_and_budget():
     configs = [r.train_config(0, 1.5) for r in ex.SUITE]
     for config, row in zip(configs, ex.SUITE):
-        assert (config.name, config.time_budget_min, config.seed) == ("cifar10-quick", 1.5, 0)
-        recipe = get_train_config("cifar10-quick", {"model": row.model, "time_budget_min": 1.5,
-                                                    **ex.SUITE_SETTINGS})
+        assert (config.name, config.time_budget_min, config.seed) == ("cifar10-suite", 1.5, 0)
+        recipe = get_train_config("cifar10-suite", {"model": row.model, "time_budget_min": 1.5})
         assert config_dict(config) == config_dict(recipe) | {"model_overrides": dict(row.overrides)}
+
+
+def test_the_suite_recipe_is_the_quick_recipe_on_the_paper_skeleton():
+    quick, suite = get_train_config("cifar10-quick"), get_train_config("cifar10-suite")
+    assert suite.model_overrides == {} and quick.model == suite.model
+    different = {k for k, v in config_dict(quick).items() if config_dict(suite)[k] != v}
+    assert different == {"name", "model_overrides"}
+    pooling = ex.get_row("pooling").train_config(0, 1.0)
+    model = build_model(pooling, 10)
+    assert (model.config.norm, model.config.act, model.config.token_mixers[0]) == ("group", "gelu", "pooling")
 
 
 def test_train_command_repeats_the_run():

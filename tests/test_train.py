@@ -63,10 +63,10 @@ def test_param_groups_skip_decay_on_norms_and_biases():
 
 def test_batch_split_into_micro_batches():
     c = configs.TrainConfig(batch_size=4096, micro_batch=128)
-    assert train._batch_split(c, 8) == (128, 4)  # 8 GPUs x 128 x 4 accumulation = 4096
-    assert train._batch_split(configs.TrainConfig(batch_size=256), 2) == (128, 1)
+    assert train.batch_split(c, 8) == (128, 4)  # 8 GPUs x 128 x 4 accumulation = 4096
+    assert train.batch_split(configs.TrainConfig(batch_size=256), 2) == (128, 1)
     with pytest.raises(ValueError, match="multiple of micro_batch"):
-        train._batch_split(configs.TrainConfig(batch_size=100, micro_batch=64), 1)
+        train.batch_split(configs.TrainConfig(batch_size=100, micro_batch=64), 1)
 
 
 # --- configs and --set ------------------------------------------------------------------------
@@ -140,9 +140,22 @@ def test_time_budget_fixes_the_step_count(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "time budget 0.1 min: measured 16px" in out and "32px" in out
     planned = int(out.split(" steps (")[0].rsplit("-> ", 1)[1])
-    assert summary["steps"] == planned < 100 * 20  # the budget, not the 100 epochs, set the length
-    assert read_checkpoint(tmp_path / "last.pt")["scheduler"]["lr_lambdas"][0]["total_steps"] == planned
+    final = read_checkpoint(tmp_path / "last.pt")["scheduler"]["lr_lambdas"][0]["total_steps"]
+    assert planned < 100 * 20 and final < 100 * 20  # the budget, not the 100 epochs, set the length
+    assert summary["steps"] == final  # the last re-fit's plan is the one that ran to its end
     assert summary["history"][-1]["lr"] == pytest.approx(0.0, abs=1e-7)  # the cosine finished
+
+
+def test_time_budget_refits_to_the_measured_speed():
+    config = configs.TrainConfig(time_budget_min=1.0)  # 60 s at one train size
+    budget = train.TimeBudget(config, start_step=0)
+    for step in range(budget.end):
+        budget.record(config.img_size, 0.125)
+    assert budget.fit(budget.end, seconds_spent=0.0) == budget.end + 480  # 60 s / 0.125 s
+    for _ in range(100):  # predicted 100 x 0.125 = 12.5 s, but they took 25 s: twice as slow
+        budget.record(config.img_size, 0.0)
+    assert budget.fit(budget.end + 100, seconds_spent=25.0) == budget.end + 100 + 140  # 35 s / 0.25 s
+    assert budget.fit(budget.end + 200, seconds_spent=61.0) == budget.end + 200  # over: stop now
 
 
 @needs_cifar
