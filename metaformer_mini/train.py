@@ -9,9 +9,9 @@ Several machines: start the same command on each with ``torchrun --nnodes=2 --no
 --rdzv_backend=c10d --rdzv_endpoint=<host of node 0>:29500 --nproc_per_node=8``. Under torchrun
 every process trains on its shard of each epoch (DistributedSampler) and rank 0 alone prints,
 logs and writes checkpoints. Put ``--out`` on a filesystem every node sees (NFS, Lustre, a
-mounted bucket): with ``--resume`` each process reads ``last.pt`` from there. ``batch_size`` is always the global batch of one optimizer step;
-``micro_batch`` sets how much of it one process pushes through the model at a time, the rest is
-gradient accumulation.
+mounted bucket): with ``--resume`` each process reads ``last.pt`` from there. ``batch_size`` is
+always the global batch of one optimizer step; ``micro_batch`` sets how much of it one process
+pushes through the model at a time, the rest is gradient accumulation.
 
 A run folder holds ``metrics.jsonl`` (one line per epoch), ``last.pt``/``best.pt`` and, at the
 end, ``summary.json``.
