@@ -49,7 +49,7 @@ def test_poolformer_head_normalizes_then_pools(cifar):
 
 
 def test_drop_path_rate_rises_linearly_over_all_blocks():
-    model = create_model("cifar_poolformer", drop_path_rate=0.22)
+    model = create_model("cifar_poolformer", depths=(2, 2, 6, 2), drop_path_rate=0.22)
     rates = [block.drop_path.p for stage in model.stages for block in stage.blocks]
     assert len(rates) == 12
     torch.testing.assert_close(torch.tensor(rates), torch.linspace(0, 0.22, 12))
