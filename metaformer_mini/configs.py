@@ -25,6 +25,7 @@ class TrainConfig:
     model: str = "cifar_poolformer"
     model_overrides: dict = field(default_factory=dict)
     num_classes: int = 0              # 0: from the data (10 for CIFAR-10, the class folders otherwise)
+    whiten_stem: bool = False         # start the stem as a patch-whitening filter bank (embedding.whiten_)
     # data
     dataset: str = "cifar10"          # "cifar10" (image folder or download) or "imagenet" (image folder)
     download: bool = False            # CIFAR-10 from torchvision's archive instead of an image folder

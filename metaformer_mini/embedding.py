@@ -8,6 +8,7 @@ tokens on a (B, C, H/s, W/s) grid (PoolFormer's stem is 7x7 stride 4, its downsa
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .norms import make_norm
@@ -30,6 +31,42 @@ class PatchEmbed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.proj(self.pre_norm(x)))
+
+
+@torch.no_grad()
+def whiten_(embed: PatchEmbed, images: torch.Tensor, eps: float = 5e-3) -> torch.Tensor:
+    r"""Initialize ``embed``'s convolution to whiten the image patches it sees; return the eigenvalues.
+
+    Every k x k window of ``images`` (B, C, H, W), the normalized training images, is a vector
+    :math:`p \in \mathbb{R}^{C k^2}` with covariance :math:`\Sigma = V \Lambda V^\top`. The
+    filters become the top D/2 principal directions scaled to unit variance,
+    :math:`W = (\Lambda + \epsilon)^{-1/2} V^\top`, and their negatives (D = ``embed_dim``), so
+    the tokens start decorrelated with equal variance instead of waiting for the first layer to
+    learn it (Coates & Ng, 2011; used to train CIFAR-10 fast by Page, 2018, and airbench). The
+    bias starts at zero; training changes both as usual.
+    """
+    conv = embed.proj
+    if conv.in_channels != images.shape[1]:
+        raise ValueError(f"the embedding expects {conv.in_channels} input channels, the images "
+                         f"have {images.shape[1]} (shape {tuple(images.shape)})")
+    out, dim = conv.out_channels, conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
+    if out % 2 or out // 2 > dim:
+        raise ValueError(f"whitening fills {out} filters with +/- principal directions of "
+                         f"{dim}-dimensional patches: it needs an even embed_dim of at most {2 * dim}")
+    total = torch.zeros(dim, dtype=torch.float64, device=images.device)
+    outer, n = torch.zeros(dim, dim, dtype=torch.float64, device=images.device), 0
+    for chunk in images.split(64):  # the windows the convolution reads, a few images at a time
+        patches = F.unfold(chunk.double(), conv.kernel_size, dilation=conv.dilation,
+                           stride=conv.stride).transpose(1, 2).reshape(-1, dim)
+        total, outer, n = total + patches.sum(0), outer + patches.T @ patches, n + len(patches)
+    mean = total / n
+    eigenvalues, eigenvectors = torch.linalg.eigh(outer / n - torch.outer(mean, mean))
+    eigenvalues, eigenvectors = eigenvalues.flip(0), eigenvectors.flip(1)  # largest first
+    w = (eigenvectors[:, :out // 2] / torch.sqrt(eigenvalues[:out // 2] + eps)).T
+    conv.weight.copy_(torch.cat([w, -w]).reshape(conv.weight.shape).to(conv.weight))
+    if conv.bias is not None:
+        conv.bias.zero_()
+    return eigenvalues.float()
 
 
 def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:

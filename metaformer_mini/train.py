@@ -28,7 +28,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import torch
 import torch.distributed as dist
@@ -45,6 +45,7 @@ from .checkpoint import (build_model, check_resumable, config_dict, load_model_s
 from .configs import (TrainConfig, apply_overrides, format_config, get_train_config,
                       list_configs)
 from .data import CifarBatches, imagenet_datasets, load_cifar10, mixup_cutmix, worker_count
+from .embedding import whiten_
 from .evaluate import autocast, evaluate, test_batches
 
 
@@ -305,6 +306,18 @@ def _versions() -> dict[str, str]:
             "torchvision": torchvision.__version__, "metaformer_mini": __version__}
 
 
+def whitening_images(batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                     count: int = 4096) -> torch.Tensor:
+    """Return the first ``count`` or so training images, (N, C, H, W), as the model sees them."""
+    images, seen = [], 0
+    for x, _ in batches:
+        images.append(x.float())
+        seen += len(x)
+        if seen >= count:
+            break
+    return torch.cat(images)
+
+
 def batch_split(config: TrainConfig, world: int) -> tuple[int, int]:
     """Return (micro_batch, accumulation steps) that make up the global batch."""
     micro = config.micro_batch or config.batch_size // world
@@ -340,6 +353,8 @@ def train(config: TrainConfig, data_dir: Optional[str | os.PathLike] = None,
         raise ValueError(f"num_classes={config.num_classes} but the data has {num_classes} classes")
     torch.manual_seed(config.seed)
     model = build_model(config, num_classes).to(device)
+    if config.whiten_stem:  # under DDP, rank 0's filters reach every process when DDP wraps the model
+        whiten_(model.stem, whitening_images(train_batches))
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.peak_lr(),

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from metaformer_mini.embedding import FlatPatchEmbed, PatchEmbed, patchify
+from metaformer_mini.embedding import FlatPatchEmbed, PatchEmbed, patchify, whiten_
 from metaformer_mini.norms import LayerNorm2d
 
 
@@ -52,3 +52,25 @@ def test_flat_patch_embed_is_one_linear_map_per_patch():
     weight = embed.proj.weight.permute(0, 2, 3, 1).reshape(10, -1)  # (C, p*p*C_in), (p, p, c) order
     torch.testing.assert_close(tokens, patchify(images, 4) @ weight.T + embed.proj.bias,
                                atol=1e-5, rtol=1e-5)
+
+
+def test_whiten_decorrelates_the_patches_the_stem_reads():
+    torch.manual_seed(0)
+    mixing = torch.randn(3, 3) + 2 * torch.eye(3)  # correlated colour channels
+    images = torch.einsum("dc,bchw->bdhw", mixing, torch.randn(64, 3, 16, 16).cumsum(-1).cumsum(-2))
+    embed = PatchEmbed(3, 16, 3, 2, 1)
+    eigenvalues = whiten_(embed, images, eps=0.0)
+    assert eigenvalues.shape == (27,) and bool((eigenvalues[:-1] >= eigenvalues[1:]).all())
+    tokens = F.conv2d(images, embed.proj.weight, embed.proj.bias, stride=2)  # the windows it read
+    flat = tokens.permute(0, 2, 3, 1).reshape(-1, 16).double()
+    torch.testing.assert_close(torch.cov(flat[:, :8].T), torch.eye(8, dtype=torch.float64),
+                               atol=1e-3, rtol=0)
+    torch.testing.assert_close(embed.proj.weight[8:], -embed.proj.weight[:8])  # and the negatives
+    assert embed.proj.bias.abs().max() == 0
+
+
+def test_whiten_names_what_does_not_fit():
+    with pytest.raises(ValueError, match="expects 3 input channels, the images have 1"):
+        whiten_(PatchEmbed(3, 8, 3, 2, 1), torch.randn(2, 1, 8, 8))
+    with pytest.raises(ValueError, match="even embed_dim of at most 54"):
+        whiten_(PatchEmbed(3, 64, 3, 2, 1), torch.randn(2, 3, 8, 8))
