@@ -351,6 +351,10 @@ def train(config: TrainConfig, data_dir: Optional[str | os.PathLike] = None,
     train_batches, test, num_classes = make_data(config, data_dir, procs, device, micro)
     if config.num_classes and config.num_classes != num_classes:
         raise ValueError(f"num_classes={config.num_classes} but the data has {num_classes} classes")
+    steps_per_epoch = len(train_batches) // accum
+    if steps_per_epoch == 0:
+        raise ValueError(f"the training set has {len(train_batches) * micro * procs.world} images "
+                         f"per epoch, fewer than one batch of {config.batch_size}; lower batch_size")
     torch.manual_seed(config.seed)
     model = build_model(config, num_classes).to(device)
     if config.whiten_stem:  # under DDP, rank 0's filters reach every process when DDP wraps the model
@@ -359,10 +363,6 @@ def train(config: TrainConfig, data_dir: Optional[str | os.PathLike] = None,
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.peak_lr(),
                                   betas=config.betas)
-    steps_per_epoch = len(train_batches) // accum
-    if steps_per_epoch == 0:
-        raise ValueError(f"the training set has {len(train_batches) * micro * procs.world} images "
-                         f"per epoch, fewer than one batch of {config.batch_size}; lower batch_size")
     total_steps = max(1, round(config.epochs * steps_per_epoch))
     warmup_steps = round(config.warmup_fraction * total_steps if config.warmup_fraction
                          else config.warmup_epochs * steps_per_epoch)
