@@ -221,13 +221,16 @@ def finished_seeds(result: Optional[dict[str, Any]], row: Row, budget_min: float
                    results_dir: str | os.PathLike) -> set[int]:
     """Return the seeds of ``row`` that ``result`` (read from ``results_dir``) holds with the same config.
 
-    A seed that should have left a checkpoint counts only while that file exists.
+    A recorded train config is read as a checkpoint's is: a field added to TrainConfig since the
+    run takes its default, which keeps the old behaviour. A seed that should have left a
+    checkpoint counts only while that file exists.
     """
     if not result or result.get("config") != row_config(row, budget_min):
         return set()
     done = set()
     for run in result.get("runs", []):
-        if run.get("train_config") != _plain(config_dict(row.train_config(run["seed"], budget_min))):
+        recorded = _plain(config_dict(config_from_dict(run.get("train_config", {}))))
+        if recorded != _plain(config_dict(row.train_config(run["seed"], budget_min))):
             continue
         checkpoint = run.get("checkpoint")
         if checkpoint is not None and not (Path(results_dir) / checkpoint).is_file():
