@@ -8,6 +8,7 @@ slow a step down, so the fastest is the least disturbed). Example::
     python benchmarks/throughput.py --batch 16 --iters 5                # CPU (and CUDA if present)
     python benchmarks/throughput.py --device cuda --batch 128          # compiled too, on CUDA
     python benchmarks/throughput.py --device cpu --compile yes
+    python benchmarks/throughput.py --device cpu --amp bf16 --img-size 32 --batch 128   # CIFAR-sized
 """
 from __future__ import annotations
 
@@ -27,24 +28,28 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def forward_step(model: nn.Module, images: torch.Tensor) -> Callable[[], None]:
+def forward_step(model: nn.Module, images: torch.Tensor, bf16: bool = False) -> Callable[[], None]:
     """Return a function running one inference forward pass of ``model`` on ``images``."""
     model.eval()
 
     def step() -> None:
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(images.device.type, dtype=torch.bfloat16,
+                                                    enabled=bf16):
             model(images)
     return step
 
 
-def train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> Callable[[], None]:
-    """Return a function running one SGD training step (forward, backward, update)."""
+def train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+               bf16: bool = False) -> Callable[[], None]:
+    """Return a function running one SGD training step (forward, backward, update), in bf16 autocast if asked."""
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(model(images), labels).backward()
+        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = nn.functional.cross_entropy(model(images).float(), labels)
+        loss.backward()
         optimizer.step()
     return step
 
@@ -90,6 +95,8 @@ def main() -> None:
     parser.add_argument("--compile", choices=["auto", "yes", "no"], default="auto",
                         help="also time torch.compile'd models; 'auto': on CUDA only (compiling "
                              "takes minutes on a small CPU)")
+    parser.add_argument("--amp", choices=["none", "bf16"], default="none",
+                        help="bf16: run both models under bf16 autocast (as cifar10-quick trains)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -99,7 +106,7 @@ def main() -> None:
         parser.error("--device cuda was given but torch.cuda.is_available() is False")
 
     print(f"poolformer_s12, batch {args.batch}, {args.img_size}x{args.img_size}, "
-          f"best of {args.iters} steps, {args.threads} CPU threads, torch {torch.__version__}, "
+          f"best of {args.iters} steps, amp {args.amp}, {args.threads} CPU threads, torch {torch.__version__}, "
           f"timm {timm.__version__}")
     header = f"{'device':6} {'format':14} {'compile':7} {'step':7} {'ours img/s':>10} " \
              f"{'timm img/s':>10} {'ours/timm':>9}"
@@ -115,7 +122,9 @@ def main() -> None:
             for compile_ in (False, True) if with_compile else (False,):
                 models = build_pair(device, channels_last, compile_)
                 for kind in ("forward", "train"):
-                    steps = {name: (forward_step(m, x) if kind == "forward" else train_step(m, x, labels))
+                    bf16 = args.amp == "bf16"
+                    steps = {name: (forward_step(m, x, bf16) if kind == "forward"
+                                    else train_step(m, x, labels, bf16))
                              for name, m in models.items()}
                     secs = time_alternately(steps, args.iters, args.warmup, device)
                     ours, theirs = args.batch / secs["ours"], args.batch / secs["timm"]

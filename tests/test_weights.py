@@ -63,7 +63,10 @@ def test_timm_poolformer_features_agree_and_only_the_head_order_differs():
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         features = model.forward_features(x)
-        assert (features - theirs.forward_features(x)).abs().max() <= 1e-5
+        # same weights, same maths, to float32 rounding at the features' scale (timm's 1x1
+        # convolutions and our token matrix products add up in different orders)
+        scale = features.abs().max()
+        assert (features - theirs.forward_features(x)).abs().max() <= 1e-5 * scale
         logits, timm_logits = model.forward_head(features), theirs.forward_head(features)
         # timm pools first, then normalizes the pooled (B, C, 1, 1) vector with GroupNorm
         pooled_first = model.head(model.norm(features.mean((2, 3), keepdim=True)).flatten(1))
