@@ -34,14 +34,32 @@ def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManage
     return torch.autocast(device.type, dtype=dtype)
 
 
+def tta_views(x: torch.Tensor, flip: bool = False, shift: int = 0) -> list[torch.Tensor]:
+    """Return the test-time views of a batch (B, C, H, W): itself, translated, mirrored.
+
+    ``shift`` adds two copies translated by ``shift`` pixels along the diagonal, one each way
+    (reflect padding fills the edge); ``flip`` adds the mirror image of every view.
+    """
+    views = [x]
+    if shift:
+        padded = F.pad(x, (shift,) * 4, mode="reflect")
+        h, w = x.shape[-2:]
+        views += [padded[..., :h, :w], padded[..., 2 * shift:, 2 * shift:]]
+    if flip:
+        views += [v.flip(-1) for v in views]
+    return views
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
              device: torch.device | str = "cpu", amp: str = "none", tta_flip: bool = False,
-             progress: bool = False) -> dict[str, float]:
+             progress: bool = False, tta_shift: int = 0) -> dict[str, float]:
     """Return {'top1', 'top5', 'loss', 'images'} of ``model`` over ``batches`` of (images, labels).
 
-    Accuracies are percentages. ``tta_flip`` averages the logits of each image and its mirror
-    image. Under torch.distributed every process passes its own shard and gets the global result.
+    Accuracies are percentages. Test-time augmentation averages the logits of the views of
+    :func:`tta_views`: ``tta_flip`` adds each image's mirror image, ``tta_shift`` copies
+    translated by that many pixels. Under torch.distributed every process passes its own shard
+    and gets the global result.
     """
     device = torch.device(device)
     was_training = model.training
@@ -50,9 +68,8 @@ def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tenso
     for x, y in tqdm(batches, desc="evaluating", disable=not progress, leave=False):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with autocast(device, amp):
-            logits = model(x).float()
-            if tta_flip:
-                logits = (logits + model(x.flip(-1)).float()) / 2
+            views = tta_views(x, tta_flip, tta_shift)
+            logits = sum(model(v).float() for v in views) / len(views)
         top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices
         hits = top5 == y[:, None]
         totals += torch.stack([hits[:, 0].sum(), hits.any(1).sum(),
@@ -97,6 +114,8 @@ def main(argv: Optional[list[str]] = None) -> dict[str, float]:
     p.add_argument("--crop-pct", type=float, default=None, help="ImageNet eval crop (default: the model's)")
     p.add_argument("--tta-flip", action=argparse.BooleanOptionalAction, default=None,
                    help="average over the image and its mirror (default: as the run was evaluated)")
+    p.add_argument("--tta-shift", type=int, default=None,
+                   help="also average copies translated by this many pixels (default: as the run)")
     p.add_argument("--no-ema", action="store_true", help="use the raw weights even if EMA ones exist")
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
@@ -119,7 +138,9 @@ def main(argv: Optional[list[str]] = None) -> dict[str, float]:
         model = model.to(device)
         batches = test_batches(config, args.data_dir, device, batch_size=args.batch_size)
         tta = config.tta_flip if args.tta_flip is None else args.tta_flip
-        result = evaluate(model, batches, device, amp=amp, tta_flip=tta, progress=True)
+        shift = config.tta_shift if args.tta_shift is None else args.tta_shift
+        result = evaluate(model, batches, device, amp=amp, tta_flip=tta, progress=True,
+                          tta_shift=shift)
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f"error: {err}")
     print(json.dumps(result))

@@ -353,7 +353,7 @@ def checkpoint_accuracy(path: str | os.PathLike, data_dir: Any) -> float:
     config = config_from_dict(state["config"])
     device = torch.device("cpu")
     return evaluate(model, test_batches(config, data_dir, device), device, config.amp,
-                    config.tta_flip)["top1"]
+                    config.tta_flip, tta_shift=config.tta_shift)["top1"]
 
 
 # --- running the suite -----------------------------------------------------------------------------

@@ -524,11 +524,11 @@ def train(config: TrainConfig, data_dir: Optional[str | os.PathLike] = None,
             "train_seconds": train_seconds}
         if step >= schedule.total_steps or (config.eval_every and epoch % config.eval_every == 0):
             result = evaluate(ema.module if ema is not None else model, test, device, amp,
-                              config.tta_flip)
+                              config.tta_flip, tta_shift=config.tta_shift)
             record.update(test_top1=result["top1"], test_top5=result["top5"], test_loss=result["loss"],
                           test_images=result["images"])
             if ema is not None:
-                raw = evaluate(model, test, device, amp, config.tta_flip)
+                raw = evaluate(model, test, device, amp, config.tta_flip, tta_shift=config.tta_shift)
                 record.update(raw_test_top1=raw["top1"], raw_test_top5=raw["top5"])
         record["wall_seconds"] = wall_before + time.perf_counter() - wall_start
         history.append(record)

@@ -1,4 +1,4 @@
-"""Tests for metaformer_mini/evaluate.py: top-1/top-5 values, flip TTA, the CLI."""
+"""Tests for metaformer_mini/evaluate.py: top-1/top-5 values, flip and shift TTA, the CLI."""
 import json
 import sys
 import types
@@ -47,6 +47,30 @@ def test_flip_tta_averages_the_mirror_image():
     assert plain["top1"] == 0.0 and tta["top1"] == 100.0
     expected = nn.functional.cross_entropy(torch.tensor([[1.5, 0, 3]]), torch.tensor([2])).item()
     assert tta["loss"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_shift_tta_views_are_diagonal_translations_and_their_mirrors():
+    x = torch.arange(2 * 3 * 5 * 5, dtype=torch.float32).reshape(2, 3, 5, 5)
+    views = evaluate.tta_views(x, flip=True, shift=1)
+    assert len(views) == 6 and all(v.shape == x.shape for v in views)
+    torch.testing.assert_close(views[0], x)
+    torch.testing.assert_close(views[1][..., 1:, 1:], x[..., :-1, :-1])  # moved down and right
+    torch.testing.assert_close(views[1][..., 0, 1:], x[..., 1, :-1])     # the edge reflected
+    torch.testing.assert_close(views[2][..., :-1, :-1], x[..., 1:, 1:])  # moved up and left
+    torch.testing.assert_close(views[3], x.flip(-1))
+    torch.testing.assert_close(views[4], views[1].flip(-1))
+    assert len(evaluate.tta_views(x)) == 1 and len(evaluate.tta_views(x, shift=2)) == 3
+
+
+def test_shift_tta_averages_the_logits_of_every_view():
+    torch.manual_seed(0)
+    x, y = torch.randn(4, 3, 6, 6), torch.tensor([0, 1, 2, 3])
+    result = evaluate.evaluate(ReadsLogits(), [(x, y)], tta_flip=True, tta_shift=1)
+    mean = torch.stack([v[:, 0, 0, :] for v in evaluate.tta_views(x, True, 1)]).mean(0)
+    expected = nn.functional.cross_entropy(mean, y).item()
+    assert result["loss"] == pytest.approx(expected, rel=1e-6)
+    plain = evaluate.evaluate(ReadsLogits(), [(x, y)])["loss"]
+    assert plain != pytest.approx(expected, rel=1e-3)
 
 
 def test_evaluate_restores_training_mode_and_rejects_empty():
