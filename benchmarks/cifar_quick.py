@@ -41,6 +41,16 @@ def run_budget(minutes: float, data_dir: Path, out: Path, sets: list[str]) -> di
             "goal": GOALS.get(int(minutes)) if float(minutes).is_integer() else None}
 
 
+def cpu_name() -> str:
+    """Return the processor's model name (from /proc/cpuinfo on Linux), else the platform's word."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def imagenet_step_throughput(batch: int = 128, steps: int = 20) -> dict:
     """Return training images/s of PoolFormer-S12 at 224x224 on the GPU (synthetic data)."""
     device = torch.device("cuda")
@@ -75,7 +85,7 @@ def main() -> None:
     args = p.parse_args()
     out = Path(args.out)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    print(f"cifar10-quick on {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+    print(f"cifar10-quick on {cpu_name()}, {os.cpu_count()} cores, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     rows = []
     for minutes in args.budgets:
@@ -91,7 +101,7 @@ def main() -> None:
               f"{r['epochs']:.1f} | {r['train_s']:.0f} | {r['wall_s']:.0f} | "
               f"{r['images_per_s']:.0f} | {r['load'][0]} -> {r['load'][1]} |")
     result = {"cifar10_quick": rows, "sets": args.set, "torch": torch.__version__,
-              "date": time.strftime("%Y-%m-%d"), "cpu": platform.processor() or platform.machine(),
+              "date": time.strftime("%Y-%m-%d"), "cpu": cpu_name(),
               "cores": os.cpu_count(),
               "command": "python benchmarks/cifar_quick.py --budgets " + " ".join(f"{b:g}" for b in args.budgets)
                          + (" --set " + " ".join(args.set) if args.set else "")}
