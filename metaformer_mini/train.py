@@ -70,7 +70,10 @@ class Processes:
 
 
 def setup(config: TrainConfig) -> tuple[Processes, torch.device]:
-    """Start torch.distributed when launched by torchrun; return the processes and this one's device."""
+    """Start torch.distributed when launched by torchrun; return the processes and this one's device.
+
+    On a CPU it also has the allocator keep freed memory (:func:`keep_freed_memory`).
+    """
     procs = Processes(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
                       int(os.environ.get("LOCAL_RANK", 0)))
     want = config.device
