@@ -95,13 +95,15 @@ class TrainConfig:
 # about twice the epochs, a high lr at batch 128 takes more steps per epoch, a whitened stem
 # starts from decorrelated tokens, and flips alone (no random crop) and a second stage-2 block
 # suit runs of a few epochs, in which a network this small underfits rather than overfits.
+# BatchNorm before each downsampling convolution (where MetaFormer Baselines put a norm) and
+# label smoothing 0.2 each add a point or so at equal epochs.
 CIFAR10_QUICK = TrainConfig(
     name="cifar10-quick",
     model="cifar_poolformer",
     model_overrides={"depths": (1, 2, 3, 1), "norm": "batch", "act": "relu",
-                     "layer_scale_init": 1e-5},
+                     "layer_scale_init": 1e-5, "downsample_norm": "batch"},
     whiten_stem=True, epochs=10, batch_size=128, lr=8e-3, lr_batch=128, warmup_epochs=0.5,
-    weight_decay=0.05, crop_padding=0, progressive_start=16, label_smoothing=0.1, amp="bf16",
+    weight_decay=0.05, crop_padding=0, progressive_start=16, label_smoothing=0.2, amp="bf16",
     channels_last=True, tta_flip=True, tta_shift=1, eval_every=0, min_lr=0.0,
 )
 
@@ -109,11 +111,11 @@ CIFAR10_QUICK = TrainConfig(
 # skeleton (GroupNorm, GELU, as in the paper), so that each row of the suite changes exactly one
 # thing against the paper's choices; always at 32x32, because the spatial MLP and random mixing
 # fix the token grid, so progressive resizing cannot apply to every row. It keeps the random
-# crop (4 pixels of padding), the random stem and the flip-only test of the recipe the
-# committed suite ran with.
+# crop (4 pixels of padding), the random stem, label smoothing 0.1 and the flip-only test of
+# the recipe the committed suite ran with.
 CIFAR10_SUITE = dataclasses.replace(CIFAR10_QUICK, name="cifar10-suite", model_overrides={},
                                     progressive_start=0, crop_padding=4, whiten_stem=False,
-                                    tta_shift=0)
+                                    tta_shift=0, label_smoothing=0.1)
 
 # The GPU config: a ConvFormer (learned depthwise-conv mixers), the CIFAR-10 recipe of DeiT-style
 # training: RandAugment, MixUp/CutMix, label smoothing, drop path, 200 epochs.
