@@ -185,11 +185,15 @@ class TimeBudget:
     """Fit ``total_steps`` to a wall-clock budget: time a few steps at each train size, solve, re-solve.
 
     The first calibration step at each size is discarded (it builds the kernels for the shape);
-    the median of the others is that size's step time. Steps in a long run come out slower than
-    those few (epoch boundaries, outliers the median ignores), so at each epoch end the speeds
-    are scaled by measured / predicted seconds of the steps since calibration and the rest of the
-    schedule is solved again: a 3-minute budget ends near 3 minutes, not 10% later.
+    the median of the others is that size's step time. A few steps are a noisy sample, and a
+    long run also spends time between steps (epoch boundaries), so at each epoch end the rest of
+    the schedule is solved again with what the run has measured since: each size's mean step
+    time once it has run ``MIN_STEPS`` steps (the calibration's median scaled by the run's
+    measured / calibrated ratio before that), plus the seconds spent outside the steps, spread
+    over every step. A 3-minute budget ends near 3 minutes, not 10% earlier or later.
     """
+
+    MIN_STEPS = 20
 
     def __init__(self, config: TrainConfig, start_step: int):
         sizes = train_sizes(config)
@@ -199,7 +203,7 @@ class TimeBudget:
         self.start, self.end = start_step, start_step + len(self.plan)
         self.times: dict[int, list[float]] = {s: [] for s in sizes}
         self.speed: dict[int, float] = {}
-        self.predicted = 0.0        # predicted seconds of the steps since calibration
+        self.run_times: dict[int, list[float]] = {s: [] for s in sizes}  # steps after calibration
         self.calibrated_at = 0.0    # train seconds spent when calibration ended
 
     def size(self, step: int) -> int:
@@ -207,11 +211,20 @@ class TimeBudget:
         return self.plan[step - self.start]
 
     def record(self, size: int, seconds: float) -> None:
-        """Note a finished step: its time while calibrating, its predicted time afterwards."""
-        if self.speed:
-            self.predicted += self.speed[size]
-        else:
-            self.times[size].append(seconds)
+        """Note a finished step's time: a calibration sample, or a measurement of the run."""
+        (self.run_times if self.speed else self.times)[size].append(seconds)
+
+    def step_times(self, seconds_since: float) -> dict[int, float]:
+        """Return the expected seconds per step at each size, ``seconds_since`` calibration spent."""
+        done = [(s, t) for s, times in self.run_times.items() for t in times]
+        if not done:
+            return dict(self.speed)
+        measured = sum(t for _, t in done)
+        ratio = measured / sum(self.speed[s] for s, _ in done) if measured else 1.0
+        between = max(0.0, seconds_since - measured) / len(done)
+        return {s: (sum(self.run_times[s]) / len(self.run_times[s])
+                    if len(self.run_times[s]) >= self.MIN_STEPS else self.speed[s] * ratio) + between
+                for s in self.speed}
 
     def fit(self, step: int, seconds_spent: float) -> int:
         """Return the total step count that ends the budget, given the train seconds spent by ``step``."""
@@ -221,8 +234,8 @@ class TimeBudget:
         left = self.config.time_budget_min * 60 - seconds_spent
         if left <= 0:
             return step
-        scale = (seconds_spent - self.calibrated_at) / self.predicted if self.predicted else 1.0
-        return fit_total_steps(left, step, {s: t * scale for s, t in self.speed.items()}, self.config)
+        return fit_total_steps(left, step, self.step_times(seconds_spent - self.calibrated_at),
+                               self.config)
 
 
 class LossMeter:

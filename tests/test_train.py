@@ -165,10 +165,29 @@ def test_time_budget_refits_to_the_measured_speed():
     for step in range(budget.end):
         budget.record(config.img_size, 0.125)
     assert budget.fit(budget.end, seconds_spent=0.0) == budget.end + 480  # 60 s / 0.125 s
-    for _ in range(100):  # predicted 100 x 0.125 = 12.5 s, but they took 25 s: twice as slow
-        budget.record(config.img_size, 0.0)
+    for _ in range(100):  # predicted 100 x 0.125 = 12.5 s, but the steps took 20 s and the time
+        budget.record(config.img_size, 0.2)  # between them 5 s more: 0.25 s per step in all
     assert budget.fit(budget.end + 100, seconds_spent=25.0) == budget.end + 100 + 140  # 35 s / 0.25 s
     assert budget.fit(budget.end + 200, seconds_spent=61.0) == budget.end + 200  # over: stop now
+
+
+def test_time_budget_trusts_the_run_over_a_noisy_calibration():
+    # calibration timed 32 px at twice its real cost; the ramp is empty, so every later step is 32 px
+    config = configs.TrainConfig(time_budget_min=1.0, progressive_start=16, progressive_until=0.0)
+    budget = train.TimeBudget(config, start_step=0)
+    for step in range(budget.end):
+        size = budget.size(step)
+        budget.record(size, 0.5 if size == 32 else 0.125)
+    start = budget.end
+    assert budget.fit(start, seconds_spent=0.0) == start + 120  # 60 s / 0.5 s
+    for _ in range(100):  # the run so far: 16 px steps as calibrated, then 32 px at 0.25 s
+        budget.record(16, 0.125)
+    for _ in range(budget.MIN_STEPS):
+        budget.record(32, 0.25)
+    done, spent = 100 + budget.MIN_STEPS, 100 * 0.125 + budget.MIN_STEPS * 0.25
+    # each size's own mean: 42.5 s left / 0.25 s; one ratio for all sizes (17.5 s measured
+    # against 22.5 s calibrated) would have planned 0.39 s per 32 px step, 109 steps
+    assert budget.fit(start + done, seconds_spent=spent) == start + done + 170
 
 
 @needs_cifar
