@@ -533,7 +533,11 @@ def train(config: TrainConfig, data_dir: Optional[str | os.PathLike] = None,
         train_seconds += epoch_seconds
         epoch += 1
         if budget is not None and step >= budget.end and step < schedule.total_steps:
-            plan(budget.fit(step, train_seconds))
+            planned = schedule.total_steps
+            if plan(budget.fit(step, train_seconds)) == step and procs.main:
+                tqdm.write(f"time budget spent at step {step}, {planned - step} steps before the "
+                           f"planned end (the steps ran slower than measured); the lr stopped at "
+                           f"{scheduler.get_last_lr()[0]:.2e}")
         record: dict[str, Any] = {
             "epoch": epoch, "step": step, "lr": scheduler.get_last_lr()[0],
             "train_loss": losses.epoch_mean(), "train_size": size,

@@ -156,7 +156,30 @@ def test_time_budget_fixes_the_step_count(tmp_path, capsys):
     final = read_checkpoint(tmp_path / "last.pt")["scheduler"]["lr_lambdas"][0]["total_steps"]
     assert planned < 100 * 20 and final < 100 * 20  # the budget, not the 100 epochs, set the length
     assert summary["steps"] == final  # the last re-fit's plan is the one that ran to its end
-    assert summary["history"][-1]["lr"] == pytest.approx(0.0, abs=1e-7)  # the cosine finished
+    lr = summary["history"][-1]["lr"]
+    if "time budget spent at step" in out:  # the machine slowed in the last epoch: time ran out
+        assert summary["train_seconds"] >= 6 and 0 < lr < 0.05 * config.peak_lr()  # near the end
+    else:
+        assert lr == pytest.approx(0.0, abs=1e-7)  # the cosine finished
+
+
+@needs_cifar
+def test_time_budget_spent_early_stops_at_the_epoch_end_and_says_so(tmp_path, capsys, monkeypatch):
+    fit = train.TimeBudget.fit
+    calls = []
+
+    def fit_then_time_up(self, step, seconds_spent):  # the first fit plans; then time is up
+        calls.append(step)
+        return fit(self, step, seconds_spent) if len(calls) == 1 else step
+
+    monkeypatch.setattr(train.TimeBudget, "fit", fit_then_time_up)
+    config = small_config("train_subset=1280", "time_budget_min=5", "epochs=100")
+    summary = train.train(config, CIFAR_DIR, None, progress=False)
+    out = capsys.readouterr().out
+    assert len(calls) == 2 and summary["steps"] == calls[1]  # the first epoch end after the plan
+    assert summary["steps"] % (1280 // 128) == 0 and summary["steps"] < 100 * (1280 // 128)
+    assert f"time budget spent at step {calls[1]}" in out
+    assert summary["history"][-1]["lr"] > 0 and summary["final_test_acc"] is not None
 
 
 def test_time_budget_refits_to_the_measured_speed():
