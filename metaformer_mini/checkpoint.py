@@ -96,9 +96,9 @@ def load_checkpoint(path: str | os.PathLike, use_ema: bool = True,
 
 
 def check_resumable(state: dict[str, Any], config: TrainConfig, path: str | os.PathLike) -> None:
-    """Raise ValueError if the checkpoint at ``path`` was made by a different model or dataset."""
+    """Raise ValueError if the checkpoint at ``path`` was made by a different model, dataset or optimizer."""
     saved = config_from_dict(state["config"])
-    for key in ("model", "model_overrides", "dataset"):
+    for key in ("model", "model_overrides", "dataset", "optimizer"):
         a, b = getattr(saved, key), getattr(config, key)
         if _normalize(a) != _normalize(b):
             raise ValueError(f"cannot resume from {path}: it was trained with {key}={a!r}, this "

@@ -6,9 +6,10 @@
 
 Every row trains the CIFAR-sized MetaFormer of the registry (``cifar_*``: 3x3 stride-2 stem, 16x16
 tokens, dims 32-64-128-256, depths 1-1-3-1, GroupNorm, GELU) with one recipe, the engine's
-``cifar10-suite`` config (``cifar10-quick``'s optimizer and schedule, without its model changes,
-progressive resizing and whitened stem, with random crops) fitted to a time budget, and differs
-from the ``pooling`` row in one choice, as the rows of the paper's Table 5 differ from PoolFormer-S12.
+``cifar10-suite`` config (``cifar10-quick``'s learning rate and schedule, without its model
+changes, progressive resizing, whitened stem and Muon, with random crops) fitted to a time budget,
+and differs from the ``pooling`` row in one choice, as the rows of the paper's Table 5 differ from
+PoolFormer-S12.
 Beside each row stands the paper's ImageNet-1K top-1 (Yu et al., CVPR 2022, arXiv 2111.11418v3)
 where the paper has that row, None where it has not.
 

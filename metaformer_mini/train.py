@@ -48,6 +48,7 @@ from .configs import (TrainConfig, apply_overrides, format_config, get_train_con
 from .data import CifarBatches, imagenet_datasets, load_cifar10, mixup_cutmix, worker_count
 from .embedding import whiten_
 from .evaluate import autocast, evaluate, test_batches
+from .optim import Muon, muon_params
 
 
 class TrainingDiverged(RuntimeError):
@@ -266,12 +267,32 @@ class LossMeter:
         return mean
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Return AdamW groups: weight decay on weight matrices/kernels, none on biases, norms and scales."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
+def param_groups(model: nn.Module, weight_decay: float,
+                 exclude: Iterable[nn.Parameter] = ()) -> list[dict[str, Any]]:
+    """Return AdamW groups: weight decay on weight matrices/kernels, none on biases, norms and scales.
+
+    Parameters in ``exclude`` (those another optimizer trains) are left out.
+    """
+    skip = {id(p) for p in exclude}
+    params = [p for p in model.parameters() if p.requires_grad and id(p) not in skip]
+    return [{"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+
+
+def make_optimizers(model: nn.Module, config: TrainConfig,
+                    device: torch.device) -> list[torch.optim.Optimizer]:
+    """Return AdamW, and with ``optimizer="muon"`` first a Muon for the stages' weight matrices.
+
+    Both take the config's learning rate and weight decay (Muon scales its update to AdamW's RMS).
+    """
+    matrices = muon_params(model) if config.optimizer == "muon" else []
+    # fused: one kernel updates every parameter (a CPU step of the quick model: 8 ms -> 2 ms)
+    adamw = torch.optim.AdamW(param_groups(model, config.weight_decay, exclude=matrices),
+                              lr=config.peak_lr(), betas=config.betas,
+                              fused=device.type in ("cpu", "cuda"))
+    if not matrices:
+        return [adamw]
+    return [Muon(matrices, lr=config.peak_lr(), weight_decay=config.weight_decay), adamw]
 
 
 # --- data ---------------------------------------------------------------------------------
@@ -397,14 +418,13 @@ def train(config: TrainConfig, data_dir: Optional[str | os.PathLike] = None,
         whiten_(model.stem, whitening_images(train_batches))
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    # fused: one kernel updates every parameter (a CPU step of the quick model: 8 ms -> 2 ms)
-    optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.peak_lr(),
-                                  betas=config.betas, fused=device.type in ("cpu", "cuda"))
+    optimizers = make_optimizers(model, config, device)
     total_steps = max(1, round(config.epochs * steps_per_epoch))
     warmup_steps = round(config.warmup_fraction * total_steps if config.warmup_fraction
                          else config.warmup_epochs * steps_per_epoch)
     schedule = WarmupCosine(warmup_steps, total_steps, config.min_lr / config.peak_lr())
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    schedulers = [torch.optim.lr_scheduler.LambdaLR(o, schedule) for o in optimizers]
+    scheduler = schedulers[-1]  # AdamW's: the lr the logs report (Muon's is the same)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
     ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
            if config.ema_decay else None)
@@ -417,8 +437,11 @@ def train(config: TrainConfig, data_dir: Optional[str | os.PathLike] = None,
         state = read_checkpoint(last_path, map_location=device)
         check_resumable(state, config, last_path)
         load_model_state(model, state["model"], last_path, state["config"]["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        optimizers[-1].load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        if len(optimizers) > 1:  # check_resumable made sure that the run had a Muon too
+            optimizers[0].load_state_dict(state["muon"]["optimizer"])
+            schedulers[0].load_state_dict(state["muon"]["scheduler"])
         scaler.load_state_dict(state["scaler"])
         if ema is not None and state.get("ema") is not None:
             ema.module.load_state_dict(state["ema"])
@@ -503,12 +526,15 @@ def train(config: TrainConfig, data_dir: Optional[str | os.PathLike] = None,
                     scaler.scale(loss / accum).backward()
                 losses.add(loss / accum)
             if config.grad_clip:
-                scaler.unscale_(optimizer)
+                for o in optimizers:
+                    scaler.unscale_(o)
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            scaler.step(optimizer)
+            for o in optimizers:
+                scaler.step(o)
             scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
+            for o, s in zip(optimizers, schedulers):
+                o.zero_grad(set_to_none=True)
+                s.step()
             if ema is not None:
                 ema.update_parameters(model)
             step += 1
@@ -562,8 +588,11 @@ def train(config: TrainConfig, data_dir: Optional[str | os.PathLike] = None,
             tqdm.write(" | ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                   for k, v in record.items()))
             if out:
-                state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                state = {"model": model.state_dict(), "optimizer": optimizers[-1].state_dict(),
                          "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                         "muon": ({"optimizer": optimizers[0].state_dict(),
+                                   "scheduler": schedulers[0].state_dict()}
+                                  if len(optimizers) > 1 else None),
                          "ema": ema.module.state_dict() if ema is not None else None,
                          "ema_updates": int(ema.n_averaged) if ema is not None else 0,
                          "rng": rngs, "epoch": epoch, "step": step, "best": best,

@@ -85,9 +85,9 @@ def test_the_suite_recipe_is_the_quick_recipe_on_the_paper_skeleton():
     assert suite.model_overrides == {} and quick.model == suite.model
     different = {k for k, v in config_dict(quick).items() if config_dict(suite)[k] != v}
     assert different == {"name", "model_overrides", "progressive_start", "crop_padding", "whiten_stem",
-                         "tta_shift", "label_smoothing"}
-    assert (suite.crop_padding, suite.whiten_stem, suite.tta_shift, suite.label_smoothing) == (
-        4, False, 0, 0.1)  # as the suite ran
+                         "tta_shift", "label_smoothing", "optimizer"}
+    assert (suite.crop_padding, suite.whiten_stem, suite.tta_shift, suite.label_smoothing,
+            suite.optimizer) == (4, False, 0, 0.1, "adamw")  # as the suite ran
     assert suite.progressive_start == 0  # fixed-grid mixers (spatial MLP, random) need 32x32 throughout
     pooling = ex.get_row("pooling").train_config(0, 1.0)
     model = build_model(pooling, 10)

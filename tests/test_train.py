@@ -16,7 +16,8 @@ import torch
 from PIL import Image
 
 from metaformer_mini import configs, train
-from metaformer_mini.checkpoint import read_checkpoint
+from metaformer_mini.checkpoint import build_model, read_checkpoint
+from metaformer_mini.optim import Muon
 
 ROOT = Path(__file__).resolve().parent.parent
 CIFAR_DIR = ROOT.parent / "shared" / "data" / "cifar10"
@@ -74,6 +75,21 @@ def test_param_groups_skip_decay_on_norms_and_biases():
     assert no_decay["weight_decay"] == 0.0 and len(no_decay["params"]) == 3
 
 
+def test_muon_and_adamw_split_the_parameters():
+    config = small_config()
+    model = build_model(config, 10)
+    muon, adamw = train.make_optimizers(model, config, torch.device("cpu"))
+    trained = [[id(p) for g in o.param_groups for p in g["params"]] for o in (muon, adamw)]
+    assert sorted(trained[0] + trained[1]) == sorted(id(p) for p in model.parameters())  # each once
+    assert isinstance(muon, Muon) and isinstance(adamw, torch.optim.AdamW)
+    assert muon.param_groups[0]["lr"] == adamw.param_groups[0]["lr"] == config.peak_lr()
+    assert id(model.head.weight) in trained[1] and id(model.stem.proj.weight) in trained[1]
+    alone = train.make_optimizers(model, dataclasses.replace(config, optimizer="adamw"),
+                                  torch.device("cpu"))
+    assert len(alone) == 1 and len(alone[0].param_groups[0]["params"]) == sum(
+        p.ndim > 1 for p in model.parameters())
+
+
 def test_batch_split_into_micro_batches():
     c = configs.TrainConfig(batch_size=4096, micro_batch=128)
     assert train.batch_split(c, 8) == (128, 4)  # 8 GPUs x 128 x 4 accumulation = 4096
@@ -118,6 +134,8 @@ def test_bad_config_names_and_values():
         configs.get_train_config("cifar10-quick", ["epochs"])
     with pytest.raises(ValueError, match="unknown amp mode 'fp8'"):
         configs.get_train_config("cifar10-quick", ["amp=fp8"])
+    with pytest.raises(ValueError, match="unknown optimizer 'moun'; did you mean 'muon'"):
+        configs.get_train_config("cifar10-quick", ["optimizer=moun"])
     with pytest.raises(ValueError, match="lr must be positive"):
         configs.get_train_config("cifar10-quick", ["lr=0"])
 
@@ -253,6 +271,9 @@ def test_run_folder_errors(tmp_path):
         train.train(config, CIFAR_DIR, tmp_path, progress=False)
     other = dataclasses.replace(config, model="cifar_identityformer")
     with pytest.raises(ValueError, match="cannot resume.*model='cifar_poolformer'.*cifar_identityformer"):
+        train.train(other, CIFAR_DIR, tmp_path, resume=True, progress=False)
+    other = dataclasses.replace(config, optimizer="adamw")
+    with pytest.raises(ValueError, match="cannot resume.*optimizer='muon'.*'adamw'"):
         train.train(other, CIFAR_DIR, tmp_path, resume=True, progress=False)
     (tmp_path / "last.pt").write_bytes((tmp_path / "last.pt").read_bytes()[:5000])
     with pytest.raises(ValueError, match="truncated or corrupt"):
