@@ -99,7 +99,7 @@ class TrainConfig:
 # suit runs of a few epochs, in which a network this small underfits rather than overfits.
 # BatchNorm before each downsampling convolution (where MetaFormer Baselines put a norm) and
 # label smoothing 0.2 each add a point or so at equal epochs, and Muon for the stages' weight
-# matrices (AdamW for the rest) five points at 4 epochs.
+# matrices (AdamW for the rest) seven points at 4 epochs (74.9% -> 81.9%).
 CIFAR10_QUICK = TrainConfig(
     name="cifar10-quick",
     model="cifar_poolformer",
