@@ -157,13 +157,17 @@ def load_cifar10(data_dir: Optional[str | os.PathLike], split: str,
 
 
 def random_crop_flip(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
-    """Return a batch (B, C, H, W) randomly cropped from its zero-padded self and flipped half the time."""
+    """Return a batch (B, C, H, W) randomly cropped from its zero-padded self and flipped half the time.
+
+    ``generator`` lives on the images' device, so that the offsets are drawn there: a GPU batch
+    then needs no copy from the host, which would make the CPU wait for the GPU's queued work.
+    """
     b, c, h, w = images.shape
     padded = F.pad(images, (padding,) * 4)
     dev = images.device
-    dy = torch.randint(0, 2 * padding + 1, (b, 1), generator=generator).to(dev)
-    dx = torch.randint(0, 2 * padding + 1, (b, 1), generator=generator).to(dev)
-    flip = torch.rand(b, 1, generator=generator).to(dev) < 0.5
+    dy = torch.randint(0, 2 * padding + 1, (b, 1), generator=generator, device=dev)
+    dx = torch.randint(0, 2 * padding + 1, (b, 1), generator=generator, device=dev)
+    flip = torch.rand(b, 1, generator=generator, device=dev) < 0.5
     cols = torch.arange(w, device=dev)
     cols = torch.where(flip, w - 1 - cols, cols) + dx  # flipping = reading the columns backwards
     rows = torch.arange(h, device=dev) + dy
@@ -194,7 +198,7 @@ class CifarBatches:
         self.size = images.shape[-1]
         self.sampler = DistributedSampler(range(len(labels)), num_replicas=world, rank=rank,
                                           shuffle=True, seed=seed, drop_last=True) if train else None
-        self.generator = torch.Generator().manual_seed(seed * 1000 + rank)
+        self.generator = torch.Generator(self.device).manual_seed(seed * 1000 + rank)
         self.mean = torch.tensor(CIFAR10_MEAN, device=device).view(1, 3, 1, 1) * 255
         self.std = torch.tensor(CIFAR10_STD, device=device).view(1, 3, 1, 1) * 255
 
@@ -209,10 +213,11 @@ class CifarBatches:
         return -(-len(range(self.rank, len(self.labels), self.world)) // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = (torch.tensor(list(self.sampler)) if self.train
-                 else torch.arange(self.rank, len(self.labels), self.world))
+        # the epoch's order goes to the device once: a copy per batch would stall a GPU each time
+        order = (torch.tensor(list(self.sampler), device=self.device) if self.train
+                 else torch.arange(self.rank, len(self.labels), self.world, device=self.device))
         for i in range(len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size].to(self.device)
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
             x, y = self.images[idx], self.labels[idx]
             if self.train:
                 if self.randaugment is not None:

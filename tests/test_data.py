@@ -176,6 +176,23 @@ def test_cifar_batches_resize_for_progressive_training():
     assert x.shape == (4, 3, 16, 16) and x.is_contiguous(memory_format=torch.channels_last)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cifar_batches_on_a_gpu_never_wait_for_it():
+    """After an epoch's first batch (which copies the order once), no batch synchronizes."""
+    images = torch.randint(0, 256, (256, 3, 32, 32), dtype=torch.uint8)
+    batches = data.CifarBatches(images, torch.arange(256) % 10, 32, train=True, device="cuda",
+                                padding=4, channels_last=True)
+    batches.set_epoch(0)
+    stream = iter(batches)
+    next(stream)
+    torch.cuda.set_sync_debug_mode("error")  # a synchronizing call raises
+    try:
+        rest = [x for x, _ in stream]
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert len(rest) == len(batches) - 1 and rest[0].device.type == "cuda"
+
+
 # --- ImageNet folders -----------------------------------------------------------------
 
 def test_imagenet_eval_transform_resizes_then_center_crops():
