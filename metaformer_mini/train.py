@@ -554,6 +554,10 @@ def train(config: TrainConfig, data_dir: Optional[str | os.PathLike] = None,
                         speeds = ", ".join(f"{s}px {t * 1e3:.0f} ms" for s, t in budget.speed.items())
                         tqdm.write(f"time budget {config.time_budget_min} min: measured {speeds} per "
                                    f"step -> {total} steps ({total / steps_per_epoch:.1f} epochs)")
+                        if total == step:
+                            tqdm.write(f"the {step} calibration steps alone spent the budget, so the "
+                                       f"run ends here with the lr at {scheduler.get_last_lr()[0]:.2e}; "
+                                       f"give it more minutes to fit a whole schedule")
         check(losses.read())
         epoch_seconds = time.perf_counter() - epoch_start
         train_seconds += epoch_seconds

@@ -200,6 +200,16 @@ def test_time_budget_spent_early_stops_at_the_epoch_end_and_says_so(tmp_path, ca
     assert summary["history"][-1]["lr"] > 0 and summary["final_test_acc"] is not None
 
 
+@needs_cifar
+def test_time_budget_spent_by_the_calibration_ends_the_run_and_says_so(tmp_path, capsys):
+    config = small_config("train_subset=1280", "time_budget_min=0.001", "epochs=100")  # 0.06 s
+    summary = train.train(config, CIFAR_DIR, None, progress=False)
+    out = capsys.readouterr().out
+    calibration = len(train.TimeBudget(config, 0).plan)
+    assert summary["steps"] == calibration and summary["final_test_acc"] is not None
+    assert f"the {calibration} calibration steps alone spent the budget" in out
+
+
 def test_time_budget_refits_to_the_measured_speed():
     config = configs.TrainConfig(time_budget_min=1.0)  # 60 s at one train size
     budget = train.TimeBudget(config, start_step=0)
