@@ -113,13 +113,26 @@ def decode_folder(split_dir: Path, classes: Sequence[str], size: Optional[int] =
     return torch.stack(images), torch.tensor([label for _, label in files])
 
 
-def _cache_key(split_dir: Path, classes: Sequence[str]) -> str:
-    """Fingerprint a folder by its path, files and modification times, so edits invalidate it."""
-    h = hashlib.sha1(str(split_dir.resolve()).encode())
+def _cache_file(split_dir: Path, classes: Sequence[str], cache_dir: Optional[str | os.PathLike]) -> Path:
+    """Return the cache file of a split folder: ``cifar10-<split>-<path hash>-<contents hash>.pt``.
+
+    The contents hash fingerprints the class folders' file counts and modification times, so an
+    edit makes a new file; the path hash names the folder, so the new file can replace the old.
+    """
+    folder = hashlib.sha1(str(split_dir.resolve()).encode()).hexdigest()[:8]
+    contents = hashlib.sha1()
     for name in classes:
         d = split_dir / name
-        h.update(f"{name}:{len(list_images(d))}:{d.stat().st_mtime_ns}".encode())
-    return h.hexdigest()[:16]
+        contents.update(f"{name}:{len(list_images(d))}:{d.stat().st_mtime_ns}".encode())
+    name = f"cifar10-{split_dir.name}-{folder}-{contents.hexdigest()[:12]}.pt"
+    return Path(cache_dir or default_cache_dir()).expanduser() / name
+
+
+def cifar10_cache_file(data_dir: str | os.PathLike, split: str,
+                       cache_dir: Optional[str | os.PathLike] = None) -> Path:
+    """Return the file in which :func:`load_cifar10` caches ``split`` of the image folder ``data_dir``."""
+    classes = check_layout(data_dir, ("train", "test"), CIFAR_LAYOUT)
+    return _cache_file(Path(data_dir).expanduser() / split, classes, cache_dir)
 
 
 def load_cifar10(data_dir: Optional[str | os.PathLike], split: str,
@@ -144,7 +157,7 @@ def load_cifar10(data_dir: Optional[str | os.PathLike], split: str,
         raise ValueError(f"CIFAR-10 needs 10 class folders in {Path(data_dir) / split}, found "
                          f"{len(classes)}: {classes}; expected {CIFAR_LAYOUT}")
     split_dir = Path(data_dir).expanduser() / split
-    cache = Path(cache_dir or default_cache_dir()) / f"cifar10-{split}-{_cache_key(split_dir, classes)}.pt"
+    cache = _cache_file(split_dir, classes, cache_dir)
     if cache.exists():
         data = torch.load(cache)
         return data["images"], data["labels"]
@@ -153,6 +166,9 @@ def load_cifar10(data_dir: Optional[str | os.PathLike], split: str,
     tmp = cache.with_suffix(f".tmp{os.getpid()}")
     torch.save({"images": images, "labels": labels, "classes": classes}, tmp)
     os.replace(tmp, cache)
+    for stale in cache.parent.glob(cache.name.rsplit("-", 1)[0] + "-*.pt"):  # the folder's old copies
+        if stale != cache:
+            stale.unlink(missing_ok=True)
     return images, labels
 
 

@@ -98,7 +98,8 @@ def test_load_cifar10_caches_and_notices_changes(tmp_path, monkeypatch):
     classes = tuple(f"c{i}" for i in range(10))
     write_folder(tmp_path / "d", classes=classes, per_class=1)
     first = data.load_cifar10(tmp_path / "d", "test", cache_dir=tmp_path / "cache")
-    assert len(list((tmp_path / "cache").glob("cifar10-test-*.pt"))) == 1
+    cached = data.cifar10_cache_file(tmp_path / "d", "test", cache_dir=tmp_path / "cache")
+    assert list((tmp_path / "cache").glob("cifar10-test-*.pt")) == [cached]
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again although the cache is valid")
@@ -109,6 +110,11 @@ def test_load_cifar10_caches_and_notices_changes(tmp_path, monkeypatch):
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "d" / "test" / "c3" / "new.png")
     with pytest.raises(AssertionError, match="decoded again"):  # a new file changes the key
         data.load_cifar10(tmp_path / "d", "test", cache_dir=tmp_path / "cache")
+    monkeypatch.undo()
+    third = data.load_cifar10(tmp_path / "d", "test", cache_dir=tmp_path / "cache")
+    assert len(third[1]) == len(first[1]) + 1
+    renewed = data.cifar10_cache_file(tmp_path / "d", "test", cache_dir=tmp_path / "cache")
+    assert renewed != cached and list((tmp_path / "cache").glob("cifar10-*.pt")) == [renewed]
 
 
 def test_load_cifar10_needs_ten_classes(tmp_path):
