@@ -2,7 +2,7 @@
 
     python benchmarks/cifar_full.py                          # the config unchanged: 200 epochs
     python benchmarks/cifar_full.py --time-budget-min 8      # the cosine fitted to 8 minutes
-    python benchmarks/cifar_full.py --set device=cpu epochs=0.2 train_subset=2000   # a smoke run
+    python benchmarks/cifar_full.py --set device=cpu epochs=1 train_subset=1024 test_subset=500  # smoke run
 
 The goal is >= 94% test top-1 on one GPU. The script first measures the training images/s of
 PoolFormer-S12 at 224x224 (``cifar_quick.imagenet_step_throughput``, about 20 seconds), then
