@@ -1,23 +1,26 @@
 """The declared results suite: the paper's mixer comparison and Table 5 ablations, re-run on CIFAR-10.
 
     python -m metaformer_mini.experiments list
-    python -m metaformer_mini.experiments run [ROW ...] --budget-min 1.2 --data-dir ../shared/data/cifar10
+    python -m metaformer_mini.experiments run [ROW ...] --data-dir ../shared/data/cifar10
     python -m metaformer_mini.experiments table
 
 Every row trains the CIFAR-sized MetaFormer of the registry (``cifar_*``: 3x3 stride-2 stem, 16x16
 tokens, dims 32-64-128-256, depths 1-1-3-1, GroupNorm, GELU) with one recipe, the engine's
-``cifar10-suite`` config (``cifar10-quick``'s learning rate and schedule, without its model
-changes, progressive resizing, whitened stem and Muon, with random crops) fitted to a time budget,
-and differs from the ``pooling`` row in one choice, as the rows of the paper's Table 5 differ from
-PoolFormer-S12.
+``cifar10-suite`` config (whitened stem, Muon, warm-up and cosine, label smoothing, flip and shift
+test-time augmentation), for the same fixed number of epochs, and differs from the baseline row
+(``pooling``) in one choice, as the rows of the paper's Table 5 differ from PoolFormer-S12.
+Wall time is recorded beside each result and never used to stop a run, so a row's accuracy does
+not depend on the machine or its load.
 Beside each row stands the paper's ImageNet-1K top-1 (Yu et al., CVPR 2022, arXiv 2111.11418v3)
 where the paper has that row, None where it has not.
 
 ``run`` writes one JSON per row to ``results/cifar10-suite/<row>.json`` (its config, the test top-1
 of each seed and their mean, parameters, MACs, CPU throughput, wall time, the exact command, git
 commit, date, device, versions, machine load) after each seed, and skips seeds already recorded
-with the same config, so an interrupted suite resumes where it stopped. The first seed of the rows
-in ``CHECKPOINT_ROWS`` also leaves its weights (int8, no optimizer) in ``results/checkpoints/``.
+with the same config, so an interrupted suite resumes where it stopped. Runs go seed by seed: the
+first seed of every requested row, then the second, so a suite stopped early still covers every
+row. The first seed of the rows in ``CHECKPOINT_ROWS`` also leaves its weights (int8, no
+optimizer) in ``results/checkpoints/``.
 """
 from __future__ import annotations
 
@@ -49,9 +52,9 @@ from .registry import get_config
 from .train import TrainingDiverged
 
 RECIPE = "cifar10-suite"
-DEFAULT_BUDGET_MIN = 1.2  # training minutes per run of the committed suite (2-core CPU)
+BASELINE = "pooling"  # the row every other row differs from in one choice
 PAPER = "Yu et al., MetaFormer Is Actually What You Need for Vision, CVPR 2022 (arXiv 2111.11418v3)"
-CHECKPOINT_ROWS = ("pooling", "attention", "spatial_mlp", "identity")
+CHECKPOINT_ROWS = ("pooling", "attention", "spatial_mlp", "identity", "random", "sepconv")
 TrainFn = Callable[..., dict[str, Any]]
 
 
@@ -72,13 +75,13 @@ class Row:
     group: str
     model: str
     overrides: dict = field(default_factory=dict)
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[int, ...] = (0, 1)
     paper: Optional[PaperResult] = None
     note: str = ""
 
-    def train_config(self, seed: int, budget_min: float) -> TrainConfig:
-        """Return the engine config of one seed: the recipe, this row's model, the time budget."""
-        settings = {"model": self.model, "seed": seed, "time_budget_min": float(budget_min),
+    def train_config(self, seed: int) -> TrainConfig:
+        """Return the engine config of one seed: the recipe with this row's model and seed."""
+        settings = {"model": self.model, "seed": seed,
                     **{f"model.{k}": v for k, v in self.overrides.items()}}
         return get_train_config(RECIPE, settings)
 
@@ -91,7 +94,7 @@ def _t5(top1: float, variant: str) -> PaperResult:
     return PaperResult(top1, "Table 5", variant)
 
 
-MIXER_SEEDS = (0, 1)
+MIXER_SEEDS = (0, 1, 2)  # the six mixers and the two hybrids; the other ablations train two
 SUITE: tuple[Row, ...] = (
     # token mixers on one skeleton (Figure 1 / Table 5 "Token mixers")
     Row("pooling", "mixer", "cifar_poolformer", seeds=MIXER_SEEDS,
@@ -125,10 +128,10 @@ SUITE: tuple[Row, ...] = (
     Row("act_starrelu", "activation", "cifar_poolformer", {"act": "starrelu"},
         note="StarReLU comes from MetaFormer Baselines (2210.13452), not this paper"),
     Row("hybrid_attention", "hybrid", "cifar_poolformer",
-        {"stage_mixers": ("pooling", "pooling", "attention", "attention")},
+        {"stage_mixers": ("pooling", "pooling", "attention", "attention")}, seeds=MIXER_SEEDS,
         paper=_t5(81.0, "[Pool, Pool, Pool, Pool] -> [Pool, Pool, Attention, Attention]")),
     Row("hybrid_spatial_mlp", "hybrid", "cifar_poolformer",
-        {"stage_mixers": ("pooling", "pooling", "spatial_mlp", "spatial_mlp")},
+        {"stage_mixers": ("pooling", "pooling", "spatial_mlp", "spatial_mlp")}, seeds=MIXER_SEEDS,
         paper=_t5(77.9, "[Pool, Pool, Pool, Pool] -> [Pool, Pool, SpatialFC, SpatialFC]")),
     Row("no_channel_mlp", "component", "cifar_poolformer", {"channel_mlp": False},
         paper=_t5(5.7, "Channel MLP -> None")),
@@ -193,8 +196,7 @@ def train_command(config: TrainConfig, row: Row, data_dir: Optional[str]) -> str
     """Return the ``metaformer_mini.train`` command line that repeats one seed of ``row``."""
     sets = [f"model={config.model}", f"seed={config.seed}"]
     sets += [f"model.{k}={v if isinstance(v, str) else repr(v)}" for k, v in row.overrides.items()]
-    words = ["python", "-m", "metaformer_mini.train", "--config", RECIPE,
-             "--time-budget-min", f"{config.time_budget_min:g}", "--set", *sets]
+    words = ["python", "-m", "metaformer_mini.train", "--config", RECIPE, "--set", *sets]
     if data_dir is not None:
         words += ["--data-dir", str(data_dir)]
     return shlex.join(words)
@@ -207,10 +209,13 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-def row_config(row: Row, budget_min: float) -> dict[str, Any]:
-    """Return what identifies a row's results: recipe, model, overrides, seeds, budget."""
+def row_config(row: Row) -> dict[str, Any]:
+    """Return what identifies a row's results: recipe, model, overrides, epochs.
+
+    The seeds are not part of it: declaring more seeds later keeps the ones already trained.
+    """
     return _plain({"recipe": RECIPE, "model": row.model, "overrides": row.overrides,
-                   "seeds": list(row.seeds), "budget_min": float(budget_min)})
+                   "epochs": row.train_config(0).epochs})
 
 
 def result_path(results_dir: str | os.PathLike, name: str) -> Path:
@@ -218,7 +223,7 @@ def result_path(results_dir: str | os.PathLike, name: str) -> Path:
     return Path(results_dir) / f"{name}.json"
 
 
-def finished_seeds(result: Optional[dict[str, Any]], row: Row, budget_min: float,
+def finished_seeds(result: Optional[dict[str, Any]], row: Row,
                    results_dir: str | os.PathLike) -> set[int]:
     """Return the seeds of ``row`` that ``result`` (read from ``results_dir``) holds with the same config.
 
@@ -226,12 +231,12 @@ def finished_seeds(result: Optional[dict[str, Any]], row: Row, budget_min: float
     run takes its default, which keeps the old behaviour. A seed that should have left a
     checkpoint counts only while that file exists.
     """
-    if not result or result.get("config") != row_config(row, budget_min):
+    if not result or result.get("config") != row_config(row):
         return set()
     done = set()
     for run in result.get("runs", []):
         recorded = _plain(config_dict(config_from_dict(run.get("train_config", {}))))
-        if recorded != _plain(config_dict(row.train_config(run["seed"], budget_min))):
+        if recorded != _plain(config_dict(row.train_config(run["seed"]))):
             continue
         checkpoint = run.get("checkpoint")
         if checkpoint is not None and not (Path(results_dir) / checkpoint).is_file():
@@ -359,21 +364,19 @@ def checkpoint_accuracy(path: str | os.PathLike, data_dir: Any) -> float:
 
 # --- running the suite -----------------------------------------------------------------------------
 
-def run_suite(names: Sequence[str] = (), budget_min: float = DEFAULT_BUDGET_MIN,
-              data_dir: Optional[str | os.PathLike] = None,
+def run_suite(names: Sequence[str] = (), data_dir: Optional[str | os.PathLike] = None,
               results_dir: Optional[str | os.PathLike] = None,
               checkpoint_dir: Optional[str | os.PathLike] = None, command: str = "",
               train_fn: Optional[TrainFn] = None, check_checkpoints: bool = True,
               progress: bool = True) -> list[dict[str, Any]]:
-    """Train the rows ``names`` (all when empty) one seed after another; return their result dicts.
+    """Train the rows ``names`` (all when empty), seed by seed; return their result dicts.
 
-    Seeds whose results already exist with the same config are skipped. ``train_fn`` replaces
+    The first seed of every row runs before any row's second seed. Seeds whose results already
+    exist with the same config are skipped. ``train_fn`` replaces
     :func:`metaformer_mini.train.train` (same signature; tests pass a fake one).
     ``check_checkpoints`` evaluates each saved int8 checkpoint on the test set.
     """
     rows = [get_row(n) for n in names] if names else list(SUITE)
-    if budget_min <= 0:
-        raise ValueError(f"budget_min is training minutes per run and must be positive, got {budget_min!r}")
     if train_fn is None:
         from .train import train as train_fn
     results_dir = Path(results_dir) if results_dir is not None else default_results_dir()
@@ -384,29 +387,30 @@ def run_suite(names: Sequence[str] = (), budget_min: float = DEFAULT_BUDGET_MIN,
     todo = []
     for row in rows:
         old = _read(result_path(results_dir, row.name))
-        done = finished_seeds(old, row, budget_min, results_dir)
-        todo += [(row, seed) for seed in row.seeds if seed not in done]
+        done = finished_seeds(old, row, results_dir)
+        todo += [(rank, row, seed) for rank, seed in enumerate(row.seeds) if seed not in done]
+    todo = [(row, seed) for _, row, seed in sorted(todo, key=lambda item: item[0])]
     skipped = sum(len(r.seeds) for r in rows) - len(todo)
     bar = tqdm(todo, desc="suite", unit="run", disable=not progress, dynamic_ncols=True)
     if skipped:
         bar.write(f"{skipped} run(s) already in {results_dir} with the same config: skipped")
     for row, seed in bar:
         bar.set_postfix(row=row.name, seed=seed)
-        _run_one(row, seed, budget_min, data_dir, data_arg, results_dir, checkpoint_dir,
+        _run_one(row, seed, data_dir, data_arg, results_dir, checkpoint_dir,
                  command, train_fn, check_checkpoints, bar)
     bar.close()
     return [r for r in (_read(result_path(results_dir, row.name)) for row in rows) if r is not None]
 
 
-def _run_one(row: Row, seed: int, budget_min: float, data_dir: Any, data_arg: Optional[str],
+def _run_one(row: Row, seed: int, data_dir: Any, data_arg: Optional[str],
              results_dir: Path, checkpoint_dir: Path, command: str, train_fn: TrainFn,
              check_checkpoints: bool, bar: tqdm) -> None:
     """Train one seed of ``row`` and merge it into the row's JSON file."""
     path = result_path(results_dir, row.name)
     old = _read(path)
-    keep = finished_seeds(old, row, budget_min, results_dir)
+    keep = finished_seeds(old, row, results_dir)
     runs = [r for r in (old or {}).get("runs", []) if r["seed"] in keep]
-    config = row.train_config(seed, budget_min)
+    config = row.train_config(seed)
     before = provenance()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"suite-{row.name}-") as out:
@@ -443,7 +447,7 @@ def _run_one(row: Row, seed: int, budget_min: float, data_dir: Any, data_arg: Op
     trained = [t for t in top1 if t is not None]
     _write(path, {
         "name": row.name, "group": row.group, "note": row.note,
-        "config": row_config(row, budget_min),
+        "config": row_config(row),
         "mixer": "+".join(dict.fromkeys(get_config(row.model, **row.overrides).token_mixers)),
         "complete": {r["seed"] for r in runs} == set(row.seeds),
         "top1_mean": statistics.fmean(trained) if trained else None, "top1_seeds": top1,
@@ -480,8 +484,8 @@ def results_table(results: Optional[Sequence[dict[str, Any]]] = None,
     """
     if results is None:
         results = load_results(results_dir)
-    base = next((r["top1_mean"] for r in results if r["name"] == "pooling"), None)
-    paper_base = ROWS["pooling"].paper.top1
+    base = next((r["top1_mean"] for r in results if r["name"] == BASELINE), None)
+    paper_base = ROWS[BASELINE].paper.top1
     table = []
     for r in results:
         paper = r.get("paper") or {}
@@ -493,7 +497,7 @@ def results_table(results: Optional[Sequence[dict[str, Any]]] = None,
             "wall_minutes": sum(run["suite_wall_seconds"] for run in r["runs"]) / 60,
             "epochs": statistics.fmean(run["epochs"] or 0.0 for run in r["runs"]),
             "load_avg": statistics.fmean(run["load_avg_start"][0] for run in r["runs"]),
-            "budget_min": r["config"]["budget_min"],
+            "epochs_config": r["config"]["epochs"],
             "paper_top1": paper.get("top1"), "paper_table": paper.get("table"),
             "paper_delta": None if paper.get("top1") is None else paper["top1"] - paper_base})
     return table
@@ -529,8 +533,6 @@ def main(argv: Optional[list[str]] = None) -> None:
     sub.add_parser("list", help="the declared rows, their paper numbers, and which have results")
     run = sub.add_parser("run", help="train rows (all without ROW), skipping finished ones")
     run.add_argument("rows", nargs="*", metavar="ROW", help=f"rows to run: {', '.join(list_rows())}")
-    run.add_argument("--budget-min", type=float, default=DEFAULT_BUDGET_MIN,
-                     help=f"training minutes per run (default {DEFAULT_BUDGET_MIN})")
     run.add_argument("--data-dir", help="CIFAR-10 folder {train,test}/<class>/*.jpg "
                                          "(default: ../shared/data/cifar10)")
     run.add_argument("--checkpoint-dir", help="the small checkpoints' folder (default results/checkpoints)")
@@ -551,7 +553,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         elif args.action == "run":
             for name in args.rows:
                 get_row(name)  # a typo fails before anything trains
-            run_suite(args.rows, args.budget_min, args.data_dir, args.results_dir, args.checkpoint_dir,
+            run_suite(args.rows, args.data_dir, args.results_dir, args.checkpoint_dir,
                       command=shlex.join(["python", "-m", "metaformer_mini.experiments", *argv]),
                       progress=not args.no_progress)
         else:
