@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from .configs import TrainConfig, config_from_dict
 from .model import MetaFormer
@@ -129,3 +131,61 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def config_dict(config: TrainConfig) -> dict[str, Any]:
     """Return the config as a plain dict (what checkpoints and summaries store)."""
     return dataclasses.asdict(config)
+
+
+# --- the training state, saved and restored side by side ----------------------------------
+
+@dataclass
+class LoopState:
+    """What the training loop carries from one epoch to the next and a resumed run starts from."""
+
+    step: int = 0
+    epoch: int = 0
+    best: float = -1.0           # the best test top-1 so far (-1: not evaluated yet)
+    history: list[dict[str, Any]] = field(default_factory=list)   # one record per epoch
+    train_seconds: float = 0.0   # time spent in the epochs, not in evaluation or saving
+    calibrated: bool = True      # False while a time budget still has its speeds to measure
+
+
+def training_state(loop: LoopState, model: nn.Module, optimizers: list[torch.optim.Optimizer],
+                   schedulers: list[Any], scaler: torch.amp.GradScaler,
+                   ema: Optional[AveragedModel], rngs: list[dict[str, Any]], config: TrainConfig,
+                   num_classes: int) -> dict[str, Any]:
+    """Return every piece of training state as the dict a checkpoint stores.
+
+    ``optimizers`` end with AdamW; a Muon before it (``optimizer="muon"``) is saved under
+    ``"muon"`` with its scheduler. ``rngs`` holds one RNG state per process.
+    """
+    muon = len(optimizers) > 1
+    return {"model": model.state_dict(), "optimizer": optimizers[-1].state_dict(),
+            "scheduler": schedulers[-1].state_dict(), "scaler": scaler.state_dict(),
+            "muon": ({"optimizer": optimizers[0].state_dict(),
+                      "scheduler": schedulers[0].state_dict()} if muon else None),
+            "ema": ema.module.state_dict() if ema is not None else None,
+            "ema_updates": int(ema.n_averaged) if ema is not None else 0,
+            "rng": rngs, "num_classes": num_classes, "config": dataclasses.asdict(config),
+            **dataclasses.asdict(loop)}
+
+
+def restore_training(path: str | os.PathLike, config: TrainConfig, model: nn.Module,
+                     optimizers: list[torch.optim.Optimizer], schedulers: list[Any],
+                     scaler: torch.amp.GradScaler, ema: Optional[AveragedModel], rank: int = 0,
+                     map_location: str | torch.device = "cpu") -> LoopState:
+    """Load what :func:`training_state` saved at ``path`` into the given objects; return the loop state.
+
+    Process ``rank`` continues its own random stream.
+    """
+    state = read_checkpoint(path, map_location=map_location)
+    check_resumable(state, config, path)
+    load_model_state(model, state["model"], path, state["config"]["model"])
+    optimizers[-1].load_state_dict(state["optimizer"])
+    schedulers[-1].load_state_dict(state["scheduler"])
+    if len(optimizers) > 1:  # check_resumable made sure that the run had a Muon too
+        optimizers[0].load_state_dict(state["muon"]["optimizer"])
+        schedulers[0].load_state_dict(state["muon"]["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    if ema is not None and state.get("ema") is not None:
+        ema.module.load_state_dict(state["ema"])
+        ema.n_averaged.fill_(state["ema_updates"])
+    set_rng_state(state["rng"][rank % len(state["rng"])])
+    return LoopState(**{f.name: state[f.name] for f in dataclasses.fields(LoopState)})

@@ -353,7 +353,8 @@ def load_suite_model(name: str, checkpoint_dir: Optional[str | os.PathLike] = No
 
 def checkpoint_accuracy(path: str | os.PathLike, data_dir: Any) -> float:
     """Return the CIFAR-10 test top-1 of a suite checkpoint, evaluated as its training run evaluated."""
-    from .evaluate import evaluate, test_batches
+    from .data import test_batches
+    from .evaluate import evaluate
 
     model, state = read_suite_checkpoint(path)
     config = config_from_dict(state["config"])

@@ -8,7 +8,7 @@ distinguishes PoolFormer from a ViT-, Mixer- or ConvFormer-style MetaFormer is a
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import torch

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from metaformer_mini import checkpoint, evaluate
+from metaformer_mini import checkpoint, data, evaluate
 from metaformer_mini.configs import TrainConfig
 
 
@@ -126,7 +126,7 @@ def test_cli_pretrained_on_an_imagenet_val_folder(tmp_path, monkeypatch, capsys)
 
     monkeypatch.setitem(sys.modules, "metaformer_mini.weights",
                         types.SimpleNamespace(load_pretrained=fake_load_pretrained))
-    monkeypatch.setattr(evaluate, "imagenet_val_dataset", _small_val(evaluate.imagenet_val_dataset))
+    monkeypatch.setattr(data, "imagenet_val_dataset", _small_val(data.imagenet_val_dataset))
     result = evaluate.main(["--model", "poolformer_s12", "--pretrained", "--weights", "w.pth",
                             "--data-dir", str(tmp_path / "imagenet"), "--device", "cpu"])
     assert calls == [("poolformer_s12", "w.pth")]

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from metaformer_mini import configs, train
+from metaformer_mini import configs, data, train
 from metaformer_mini.checkpoint import build_model, read_checkpoint
 from metaformer_mini.optim import Muon
 
@@ -294,7 +294,7 @@ def test_run_folder_errors(tmp_path):
 
 @needs_cifar
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    class PoisonedAfterFirstEpoch(train.CifarBatches):
+    class PoisonedAfterFirstEpoch(data.CifarBatches):
         poison = False  # clean for the whitened stem, which reads images before the first epoch
 
         def set_epoch(self, epoch):
@@ -305,7 +305,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
             for x, y in super().__iter__():
                 yield (x * float("nan") if self.poison else x), y
 
-    monkeypatch.setattr(train, "CifarBatches", PoisonedAfterFirstEpoch)
+    monkeypatch.setattr(data, "CifarBatches", PoisonedAfterFirstEpoch)
     with pytest.raises(train.TrainingDiverged, match=r"loss became nan .*epoch 1.*last.pt keeps the last good"):
         train.train(small_config("train_subset=512", "epochs=3"), CIFAR_DIR, tmp_path, progress=False)
     state = read_checkpoint(tmp_path / "last.pt")
