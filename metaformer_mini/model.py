@@ -132,6 +132,11 @@ class MetaFormer(nn.Module):
     GroupNorm(1, C), then averages over positions, then applies a Linear layer, as the official
     code does; timm's port averages first and normalizes the pooled vector, so with the same
     weights its features equal ours but its logits do not (see :mod:`metaformer_mini.weights`).
+
+    On a CPU the stages run on channels-last maps, whatever the layout of the input: the channel
+    MLP's matrix products then read each token's channels in place, and no element-wise op has to
+    combine a channels-first with a channels-last tensor (``benchmarks/throughput.py`` times both
+    input layouts). The values are the same in either layout.
     """
 
     def __init__(self, config: MetaFormerConfig):
@@ -193,6 +198,8 @@ class MetaFormer(nn.Module):
         """Return the output map of every stage, [(B, C_i, H_i, W_i) for each stage i]."""
         self.check_input(x)
         x = self.stem(x)
+        if x.device.type == "cpu":  # see the class docstring
+            x = x.contiguous(memory_format=torch.channels_last)
         outs = []
         for stage in self.stages:
             x = stage(x)
