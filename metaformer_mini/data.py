@@ -23,6 +23,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
+from ._io import atomic_write
+
 if TYPE_CHECKING:
     from .configs import TrainConfig
 
@@ -166,10 +168,7 @@ def load_cifar10(data_dir: Optional[str | os.PathLike], split: str,
         data = torch.load(cache)
         return data["images"], data["labels"]
     images, labels = decode_folder(split_dir, classes, size=32)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"images": images, "labels": labels, "classes": classes}, tmp)
-    os.replace(tmp, cache)
+    atomic_write(cache, lambda f: torch.save({"images": images, "labels": labels, "classes": classes}, f))
     for stale in cache.parent.glob(cache.name.rsplit("-", 1)[0] + "-*.pt"):  # the folder's old copies
         if stale != cache:
             stale.unlink(missing_ok=True)

@@ -102,6 +102,12 @@ def main(argv: Optional[list[str]] = None) -> dict[str, float]:
     p.add_argument("--no-ema", action="store_true", help="use the raw weights even if EMA ones exist")
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
+    if args.batch_size < 1:
+        p.error(f"--batch-size must be 1 or more, got {args.batch_size}")
+    if args.crop_pct is not None and not 0 < args.crop_pct <= 1:
+        p.error(f"--crop-pct must be in (0, 1], got {args.crop_pct}")
+    if args.tta_shift is not None and args.tta_shift < 0:
+        p.error(f"--tta-shift must be 0 or more, got {args.tta_shift}")
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu")
                           if args.device == "auto" else args.device)
     try:

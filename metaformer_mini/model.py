@@ -14,7 +14,8 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ._names import lookup
+from ._io import plain
+from ._names import check_range, lookup
 from .block import MetaFormerBlock
 from .embedding import PatchEmbed
 from .mixers import MIXERS, make_mixer
@@ -68,6 +69,15 @@ class MetaFormerConfig:
         lookup("activation", self.act, ACTIVATIONS)
         lookup("head", self.head, {"linear": 0, "mlp": 0})
         lookup("head norm", self.head_norm, {"group": 0, "layer": 0})
+        for name, interval in (("mlp_ratio", "(0, inf)"), ("drop_path_rate", "[0, 1)"),
+                               ("head_dropout", "[0, 1)"), ("in_chans", "[1, inf)"),
+                               ("num_classes", "[1, inf)")):
+            check_range(name, getattr(self, name), interval)
+        for name in ("stem", "downsample"):
+            kernel, stride, padding = getattr(self, name)
+            if kernel < 1 or stride < 1 or not 0 <= padding < kernel:
+                raise ValueError(f"{name}=(kernel, stride, padding) needs kernel >= 1, stride >= 1 "
+                                 f"and 0 <= padding < kernel, got {getattr(self, name)}")
         if any(not isinstance(d, int) or d < 1 for d in self.depths + self.dims):
             raise ValueError(f"depths and dims must be positive ints, got {self.depths}, {self.dims}")
         if self.img_size < self.min_img_size:
@@ -93,7 +103,7 @@ class MetaFormerConfig:
 
     def to_dict(self) -> dict:
         """Return the config as plain JSON-friendly data (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        return plain(dataclasses.asdict(self))
 
 
 class MlpHead(nn.Module):

@@ -101,8 +101,8 @@ def keep_freed_memory() -> bool:
     """Have glibc's malloc keep freed activations for reuse; return whether it could be told.
 
     By default glibc returns every freed block above its mmap threshold (128 KiB, adapting up to
-    32 MiB) to the kernel, so each training step on a CPU faults its activations' pages in afresh:
-    about 13,000 page faults and a fifth of the step for cifar10-quick. Raising the mmap and trim
+    32 MiB) to the kernel, so each training step on a CPU faults its activations' pages in afresh
+    (``tests/test_train.py`` counts the faults). Raising the mmap and trim
     thresholds (``mallopt``, the same as the ``MALLOC_MMAP_THRESHOLD_`` and
     ``MALLOC_TRIM_THRESHOLD_`` environment variables) keeps those pages in the process. A no-op
     without glibc (Windows, macOS, musl).
@@ -324,7 +324,7 @@ def make_optimizers(model: nn.Module, config: TrainConfig,
     Both take the config's learning rate and weight decay (Muon scales its update to AdamW's RMS).
     """
     matrices = muon_params(model) if config.optimizer == "muon" else []
-    # fused: one kernel updates every parameter (a CPU step of the quick model: 8 ms -> 2 ms)
+    # fused: one kernel updates every parameter, instead of a few small ops per parameter
     adamw = torch.optim.AdamW(param_groups(model, config.weight_decay, exclude=matrices),
                               lr=config.peak_lr(), betas=config.betas,
                               fused=device.type in ("cpu", "cuda"))

@@ -1,5 +1,6 @@
 """Tests for metaformer_mini/evaluate.py: top-1/top-5 values, flip and shift TTA, the CLI."""
 import json
+import re
 import sys
 import types
 
@@ -147,3 +148,14 @@ def test_cli_errors(tmp_path, capsys):
     assert "--model needs --pretrained" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="error: no checkpoint at"):
         evaluate.main(["--checkpoint", str(tmp_path / "x.pt"), "--data-dir", str(tmp_path)])
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--batch-size", "0", "--batch-size must be 1 or more, got 0"),
+    ("--crop-pct", "1.5", r"--crop-pct must be in \(0, 1\], got 1.5"),
+    ("--tta-shift", "-1", "--tta-shift must be 0 or more, got -1"),
+])
+def test_cli_rejects_out_of_range_flags(tmp_path, capsys, flag, value, message):
+    with pytest.raises(SystemExit):
+        evaluate.main(["--checkpoint", str(tmp_path / "x.pt"), "--data-dir", str(tmp_path), flag, value])
+    assert re.search(message, capsys.readouterr().err)

@@ -236,3 +236,17 @@ def test_list_and_table_commands(tmp_path, capsys):
     ex.main(["table", "--results-dir", str(tmp_path / "r")])
     table = capsys.readouterr().out
     assert "| pool9 | pool size | 40.00 | 40.00 | - |" in table and "76.8 (Table 5)" in table
+
+
+def test_a_seed_run_reads_and_writes_the_keys_of_the_committed_results():
+    runs = [run for result in ex.load_results() for run in result["runs"]]
+    assert runs
+    for run in runs:
+        typed = ex.SeedRun.from_dict(run)
+        assert typed.to_dict() == run and typed.seed == run["seed"] and typed.top1 == run["top1"]
+    bare = ex.SeedRun(seed=0, top1=None).to_dict()
+    assert "checkpoint_bytes" not in bare and "checkpoint_top1" not in bare and bare["checkpoint"] is None
+
+
+def test_the_suite_names_its_baseline_row():
+    assert ex.BASELINE == ex.SUITE[0].name == "pooling" and ex.ROWS[ex.BASELINE].paper is not None
