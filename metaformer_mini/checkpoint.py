@@ -115,11 +115,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def config_dict(config: TrainConfig) -> dict[str, Any]:
-    """Return the config as a plain dict (what checkpoints and summaries store)."""
-    return dataclasses.asdict(config)
-
-
 # --- the training state, saved and restored side by side ----------------------------------
 
 @dataclass

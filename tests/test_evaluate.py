@@ -1,4 +1,5 @@
 """Tests for metaformer_mini/evaluate.py: top-1/top-5 values, flip and shift TTA, the CLI."""
+import dataclasses
 import json
 import re
 import sys
@@ -103,7 +104,7 @@ def test_cli_evaluates_a_checkpoint(tmp_path, monkeypatch, capsys):
     torch.manual_seed(0)
     model = checkpoint.build_model(config, 10)
     checkpoint.save_checkpoint(tmp_path / "best.pt", {
-        "model": model.state_dict(), "num_classes": 10, "config": checkpoint.config_dict(config)})
+        "model": model.state_dict(), "num_classes": 10, "config": dataclasses.asdict(config)})
     result = evaluate.main(["--checkpoint", str(tmp_path / "best.pt"), "--data-dir",
                             str(tmp_path / "cifar"), "--device", "cpu"])
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
