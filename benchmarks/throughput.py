@@ -98,6 +98,11 @@ def main() -> None:
     parser.add_argument("--amp", choices=["none", "bf16"], default="none",
                         help="bf16: run both models under bf16 autocast (as cifar10-quick trains)")
     args = parser.parse_args()
+    for name in ("batch", "iters", "img_size", "threads"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be 1 or more, got {getattr(args, name)}")
+    if args.warmup < 0:
+        parser.error(f"--warmup must be 0 or more, got {args.warmup}")
 
     torch.set_num_threads(args.threads)
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]

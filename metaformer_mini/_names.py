@@ -24,3 +24,17 @@ def unknown_message(kind: str, name: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(str(name).lower(), choices, n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]!r}?" if close else "."
     return f"unknown {kind} {name!r}{hint} Allowed: {', '.join(choices)}"
+
+
+def check_range(name: str, value: float, interval: str) -> None:
+    """Raise ValueError naming ``name`` and ``value`` unless ``value`` lies in ``interval``.
+
+    ``interval`` is written as in mathematics: "[0, 1)", "(0, inf)".
+    """
+    low, high = (float(end) for end in interval[1:-1].split(","))
+    above = low <= value if interval[0] == "[" else low < value
+    below = value <= high if interval[-1] == "]" else value < high
+    if not (above and below):
+        allowed = {"(0, inf)": "positive", "[0, inf)": "0 or more",
+                   "[1, inf)": "1 or more"}.get(interval, f"in {interval}")
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")

@@ -13,7 +13,20 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ._names import lookup, unknown_message
+from ._names import check_range, lookup, unknown_message
+
+
+# the values each numeric TrainConfig field may take
+RANGES = {
+    **{name: "(0, inf)" for name in ("batch_size", "epochs", "img_size", "lr", "lr_batch")},
+    **{name: "[0, inf)" for name in (
+        "num_classes", "train_subset", "test_subset", "crop_padding", "progressive_start",
+        "rand_magnitude", "color_jitter", "mixup", "cutmix", "workers", "micro_batch", "min_lr",
+        "warmup_epochs", "weight_decay", "grad_clip", "threads", "eval_every", "tta_shift",
+        "time_budget_min")},
+    "random_erasing": "[0, 1]", "crop_pct": "(0, 1]", "warmup_fraction": "[0, 1)",
+    "label_smoothing": "[0, 1)", "ema_decay": "[0, 1)",
+}
 
 
 @dataclass
@@ -74,10 +87,12 @@ class TrainConfig:
         lookup("dataset", self.dataset, {"cifar10": 0, "imagenet": 0})
         lookup("amp mode", self.amp, {"auto": 0, "bf16": 0, "fp16": 0, "none": 0})
         lookup("optimizer", self.optimizer, {"adamw": 0, "muon": 0})
+        lookup("device", self.device, {"auto": 0, "cpu": 0, "cuda": 0})
         self.betas = tuple(self.betas)
-        for name in ("batch_size", "epochs", "img_size", "lr"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        for name, interval in RANGES.items():
+            check_range(name, getattr(self, name), interval)
+        for i, beta in enumerate(self.betas):
+            check_range(f"betas[{i}]", beta, "[0, 1)")
         if not 0 <= self.progressive_until <= 1:
             raise ValueError(f"progressive_until is a fraction of training in [0, 1], "
                              f"got {self.progressive_until!r}")

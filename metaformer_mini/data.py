@@ -12,15 +12,21 @@ import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from PIL import Image
-from torch.utils.data import DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
+
+from ._io import atomic_write
+
+if TYPE_CHECKING:
+    from .configs import TrainConfig
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
@@ -162,10 +168,7 @@ def load_cifar10(data_dir: Optional[str | os.PathLike], split: str,
         data = torch.load(cache)
         return data["images"], data["labels"]
     images, labels = decode_folder(split_dir, classes, size=32)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"images": images, "labels": labels, "classes": classes}, tmp)
-    os.replace(tmp, cache)
+    atomic_write(cache, lambda f: torch.save({"images": images, "labels": labels, "classes": classes}, f))
     for stale in cache.parent.glob(cache.name.rsplit("-", 1)[0] + "-*.pt"):  # the folder's old copies
         if stale != cache:
             stale.unlink(missing_ok=True)
@@ -330,3 +333,85 @@ def imagenet_val_dataset(data_dir: str | os.PathLike, img_size: int = 224,
         raise FileNotFoundError(f"data folder {root} does not exist; expected {IMAGENET_LAYOUT}")
     check_layout(root.parent, (root.name,), IMAGENET_LAYOUT)
     return _CheckedImageFolder(root, imagenet_transform(False, img_size, crop_pct))
+
+
+# --- a config's batches: train and test splits, subsets, shards ----------------------------
+
+def random_subset(images: torch.Tensor, labels: torch.Tensor, count: int,
+                  seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return ``count`` random (image, label) pairs, the same ones for the same seed; all when count is 0."""
+    if not count:
+        return images, labels
+    keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:count]
+    return images[keep], labels[keep]
+
+
+class LoaderBatches:
+    """A DataLoader over an image folder with a DistributedSampler, yielding batches on ``device``."""
+
+    def __init__(self, dataset: Any, batch_size: int, config: TrainConfig, device: torch.device,
+                 rank: int = 0, world: int = 1):
+        self.sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=config.seed,
+                                          drop_last=True)
+        workers = worker_count(config.workers)
+        self.loader = DataLoader(dataset, batch_size, sampler=self.sampler, drop_last=True,
+                                 num_workers=workers, pin_memory=device.type == "cuda",
+                                 persistent_workers=workers > 0)
+        self.device, self.channels_last = device, config.channels_last
+        self.size = config.img_size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for x, y in self.loader:
+            x = x.to(self.device, non_blocking=True)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, y.to(self.device, non_blocking=True)
+
+
+def test_batches(config: TrainConfig, data_dir: Optional[str | os.PathLike], device: torch.device,
+                 rank: int = 0, world: int = 1, batch_size: int = 500) -> Iterable:
+    """Return the test batches of a config's dataset (this process's shard under torchrun)."""
+    if config.dataset == "cifar10":
+        images, labels = load_cifar10(data_dir, "test", download=config.download)
+        images, labels = random_subset(images, labels, config.test_subset, seed=0)
+        return CifarBatches(images, labels, batch_size, train=False, device=device, rank=rank,
+                            world=world, channels_last=config.channels_last)
+    val = imagenet_val_dataset(data_dir, config.img_size, config.crop_pct)
+    shard = torch.utils.data.Subset(val, range(rank, len(val), world))
+    return DataLoader(shard, batch_size=batch_size, num_workers=worker_count(config.workers),
+                      pin_memory=device.type == "cuda")
+
+
+def train_and_test_batches(config: TrainConfig, data_dir: Optional[str | os.PathLike],
+                           device: torch.device, micro_batch: int, rank: int = 0,
+                           world: int = 1) -> tuple[Any, Iterable, int]:
+    """Return (train batches of ``micro_batch`` images, test batches, number of classes) for this process."""
+    if config.dataset == "cifar10":
+        for turn in (0, 1):  # rank 0 decodes and caches first, the others then read the cache
+            if (rank == 0) == (turn == 0):
+                images, labels = load_cifar10(data_dir, "train", download=config.download)
+                test = test_batches(config, data_dir, device, rank, world)
+            if world > 1:
+                dist.barrier()
+        images, labels = random_subset(images, labels, config.train_subset, seed=config.seed)
+        train = CifarBatches(images, labels, micro_batch, train=True, device=device, rank=rank,
+                             world=world, seed=config.seed, padding=config.crop_padding,
+                             channels_last=config.channels_last,
+                             rand_magnitude=config.rand_magnitude)
+        return train, test, 10
+    if config.progressive_start:
+        raise ValueError("progressive_start works with cifar10 only; set it to 0 for image folders")
+    if data_dir is None:
+        raise ValueError("the imagenet dataset needs --data-dir (a folder with train/ and val/)")
+    train_set, _, classes = imagenet_datasets(
+        data_dir, config.img_size, config.crop_pct, rand_magnitude=config.rand_magnitude,
+        color_jitter=config.color_jitter, erase_prob=config.random_erasing)
+    train = LoaderBatches(train_set, micro_batch, config, device, rank, world)
+    test = test_batches(config, data_dir, device, rank, world, batch_size=max(micro_batch, 32))
+    return train, test, len(classes)

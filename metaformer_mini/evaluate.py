@@ -18,12 +18,11 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint
 from .configs import TrainConfig
-from .data import CifarBatches, imagenet_val_dataset, load_cifar10, worker_count
+from .data import test_batches
 
 
 def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
@@ -84,22 +83,6 @@ def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tenso
     return {"top1": 100 * c1 / n, "top5": 100 * c5 / n, "loss": loss / n, "images": int(n)}
 
 
-def test_batches(config: TrainConfig, data_dir: Optional[str], device: torch.device,
-                 rank: int = 0, world: int = 1, batch_size: int = 500) -> Iterable:
-    """Return the test batches of a config's dataset (this process's shard under torchrun)."""
-    if config.dataset == "cifar10":
-        images, labels = load_cifar10(data_dir, "test", download=config.download)
-        if config.test_subset:
-            keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
-            images, labels = images[keep[:config.test_subset]], labels[keep[:config.test_subset]]
-        return CifarBatches(images, labels, batch_size, train=False, device=device, rank=rank,
-                            world=world, channels_last=config.channels_last)
-    val = imagenet_val_dataset(data_dir, config.img_size, config.crop_pct)
-    shard = torch.utils.data.Subset(val, range(rank, len(val), world))
-    return DataLoader(shard, batch_size=batch_size, num_workers=worker_count(config.workers),
-                      pin_memory=device.type == "cuda")
-
-
 def main(argv: Optional[list[str]] = None) -> dict[str, float]:
     """Run the CLI: print the accuracy of a checkpoint or of pretrained weights as JSON."""
     p = argparse.ArgumentParser(prog="python -m metaformer_mini.evaluate", description=__doc__,
@@ -119,6 +102,12 @@ def main(argv: Optional[list[str]] = None) -> dict[str, float]:
     p.add_argument("--no-ema", action="store_true", help="use the raw weights even if EMA ones exist")
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
+    if args.batch_size < 1:
+        p.error(f"--batch-size must be 1 or more, got {args.batch_size}")
+    if args.crop_pct is not None and not 0 < args.crop_pct <= 1:
+        p.error(f"--crop-pct must be in (0, 1], got {args.crop_pct}")
+    if args.tta_shift is not None and args.tta_shift < 0:
+        p.error(f"--tta-shift must be 0 or more, got {args.tta_shift}")
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu")
                           if args.device == "auto" else args.device)
     try:

@@ -44,112 +44,17 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ._names import lookup
+from ._io import atomic_write, plain
 from .book import cifar10_dir, repo_root
-from .checkpoint import build_model, config_dict, read_checkpoint
-from .configs import TrainConfig, config_from_dict, get_train_config
+from .checkpoint import (SUITE_WEIGHTS_FORMAT, dequantize_weights, quantize_weights,  # noqa: F401
+                         read_suite_checkpoint, save_suite_checkpoint)
+from .configs import TrainConfig, config_from_dict
 from .registry import get_config
+from .suite import (BASELINE, CHECKPOINT_ROWS, MIXER_SEEDS, PAPER, RECIPE, ROWS, SUITE,  # noqa: F401
+                    PaperResult, Row, get_row, list_rows)
 from .train import TrainingDiverged
 
-RECIPE = "cifar10-suite"
-BASELINE = "pooling"  # the row every other row differs from in one choice
-PAPER = "Yu et al., MetaFormer Is Actually What You Need for Vision, CVPR 2022 (arXiv 2111.11418v3)"
-CHECKPOINT_ROWS = ("pooling", "attention", "spatial_mlp", "identity", "random", "sepconv")
-TrainFn = Callable[..., dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class PaperResult:
-    """A top-1 accuracy the paper reports on ImageNet-1K, and where."""
-
-    top1: float
-    table: str
-    variant: str  # the row's wording in the paper
-
-
-@dataclass(frozen=True)
-class Row:
-    """One row of the suite: a registry model, its overrides, the seeds to train, the paper's number."""
-
-    name: str
-    group: str
-    model: str
-    overrides: dict = field(default_factory=dict)
-    seeds: tuple[int, ...] = (0, 1)
-    paper: Optional[PaperResult] = None
-    note: str = ""
-
-    def train_config(self, seed: int) -> TrainConfig:
-        """Return the engine config of one seed: the recipe with this row's model and seed."""
-        settings = {"model": self.model, "seed": seed,
-                    **{f"model.{k}": v for k, v in self.overrides.items()}}
-        return get_train_config(RECIPE, settings)
-
-    def spec(self) -> dict[str, Any]:
-        """Return the row as a spec for ``analysis.compare_mixers``."""
-        return {"name": self.name, "model": self.model, "overrides": dict(self.overrides)}
-
-
-def _t5(top1: float, variant: str) -> PaperResult:
-    return PaperResult(top1, "Table 5", variant)
-
-
-MIXER_SEEDS = (0, 1, 2)  # the six mixers and the two hybrids; the other ablations train two
-SUITE: tuple[Row, ...] = (
-    # token mixers on one skeleton (Figure 1 / Table 5 "Token mixers")
-    Row("pooling", "mixer", "cifar_poolformer", seeds=MIXER_SEEDS,
-        paper=_t5(77.2, "Baseline: None (PoolFormer-S12)"),
-        note="the baseline of every ablation below: pool size 3, GroupNorm(1), GELU"),
-    Row("attention", "mixer", "cifar_attentionformer", seeds=MIXER_SEEDS,
-        note="the paper trains no all-attention S12; see hybrid_attention"),
-    Row("spatial_mlp", "mixer", "cifar_mlpformer", seeds=MIXER_SEEDS,
-        note="the paper trains no all-spatial-MLP S12; see hybrid_spatial_mlp"),
-    Row("identity", "mixer", "cifar_identityformer", seeds=MIXER_SEEDS,
-        paper=_t5(74.3, "Pooling -> Identity mapping")),
-    Row("random", "mixer", "cifar_randformer", seeds=MIXER_SEEDS,
-        paper=_t5(75.8, "Pooling -> Global random matrix (frozen)")),
-    Row("sepconv", "mixer", "cifar_convformer", seeds=MIXER_SEEDS,
-        paper=_t5(78.1, "Pooling -> Depthwise Convolution"),
-        note="ours is ConvFormer's separable conv (1x1, 7x7 depthwise, 1x1); the paper's a depthwise conv"),
-    # PoolFormer ablations (Table 5); the pooling row is pool size 3, GroupNorm, GELU
-    Row("pool5", "pool size", "cifar_poolformer", {"pool_size": 5}, paper=_t5(77.2, "Pooling size 3 -> 5")),
-    Row("pool7", "pool size", "cifar_poolformer", {"pool_size": 7}, paper=_t5(77.1, "Pooling size 3 -> 7")),
-    Row("pool9", "pool size", "cifar_poolformer", {"pool_size": 9}, paper=_t5(76.8, "Pooling size 3 -> 9"),
-        note="CIFAR grids are 16/8/4/2 tokens wide, so 9x9 covers whole late stages"),
-    Row("norm_layer", "norm", "cifar_poolformer", {"norm": "layer"},
-        paper=_t5(76.5, "Modified Layer Normalization -> Layer Normalization")),
-    Row("norm_batch", "norm", "cifar_poolformer", {"norm": "batch"},
-        paper=_t5(76.4, "Modified Layer Normalization -> Batch Normalization")),
-    Row("norm_none", "norm", "cifar_poolformer", {"norm": "none"},
-        paper=_t5(46.1, "Modified Layer Normalization -> None"),
-        note="the blocks lose their norms; the head keeps its GroupNorm"),
-    Row("act_relu", "activation", "cifar_poolformer", {"act": "relu"}, paper=_t5(76.4, "GELU -> ReLU")),
-    Row("act_silu", "activation", "cifar_poolformer", {"act": "silu"}, paper=_t5(77.2, "GELU -> SiLU")),
-    Row("act_starrelu", "activation", "cifar_poolformer", {"act": "starrelu"},
-        note="StarReLU comes from MetaFormer Baselines (2210.13452), not this paper"),
-    Row("hybrid_attention", "hybrid", "cifar_poolformer",
-        {"stage_mixers": ("pooling", "pooling", "attention", "attention")}, seeds=MIXER_SEEDS,
-        paper=_t5(81.0, "[Pool, Pool, Pool, Pool] -> [Pool, Pool, Attention, Attention]")),
-    Row("hybrid_spatial_mlp", "hybrid", "cifar_poolformer",
-        {"stage_mixers": ("pooling", "pooling", "spatial_mlp", "spatial_mlp")}, seeds=MIXER_SEEDS,
-        paper=_t5(77.9, "[Pool, Pool, Pool, Pool] -> [Pool, Pool, SpatialFC, SpatialFC]")),
-    Row("no_channel_mlp", "component", "cifar_poolformer", {"channel_mlp": False},
-        paper=_t5(5.7, "Channel MLP -> None")),
-    Row("no_residual", "component", "cifar_poolformer", {"residual": False},
-        paper=_t5(0.1, "Residual connection -> None"), note="expected to fail to train"),
-)
-ROWS: dict[str, Row] = {row.name: row for row in SUITE}
-
-
-def list_rows() -> list[str]:
-    """Return the row names of the suite, in table order."""
-    return [row.name for row in SUITE]
-
-
-def get_row(name: str) -> Row:
-    """Return the declared row ``name``; an unknown name raises ValueError naming the closest one."""
-    return lookup("suite row", name, ROWS)
-
+TrainFn = Callable[..., dict[str, Any]]  # metaformer_mini.train.train, or a test's stand-in
 
 def default_results_dir() -> Path:
     """Return ``<repo>/results/cifar10-suite``, where the committed suite lives."""
@@ -204,17 +109,12 @@ def train_command(config: TrainConfig, row: Row, data_dir: Optional[str]) -> str
 
 # --- results files -----------------------------------------------------------------------------
 
-def _plain(value: Any) -> Any:
-    """Return ``value`` as JSON would give it back (tuples become lists)."""
-    return json.loads(json.dumps(value))
-
-
 def row_config(row: Row) -> dict[str, Any]:
     """Return what identifies a row's results: recipe, model, overrides, epochs.
 
     The seeds are not part of it: declaring more seeds later keeps the ones already trained.
     """
-    return _plain({"recipe": RECIPE, "model": row.model, "overrides": row.overrides,
+    return plain({"recipe": RECIPE, "model": row.model, "overrides": row.overrides,
                    "epochs": row.train_config(0).epochs})
 
 
@@ -235,8 +135,8 @@ def finished_seeds(result: Optional[dict[str, Any]], row: Row,
         return set()
     done = set()
     for run in result.get("runs", []):
-        recorded = _plain(config_dict(config_from_dict(run.get("train_config", {}))))
-        if recorded != _plain(config_dict(row.train_config(run["seed"]))):
+        recorded = plain(dataclasses.asdict(config_from_dict(run.get("train_config", {}))))
+        if recorded != plain(dataclasses.asdict(row.train_config(run["seed"]))):
             continue
         checkpoint = run.get("checkpoint")
         if checkpoint is not None and not (Path(results_dir) / checkpoint).is_file():
@@ -256,11 +156,8 @@ def _read(path: Path) -> Optional[dict[str, Any]]:
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON atomically (temp file, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    """Write ``data`` as JSON atomically."""
+    atomic_write(path, lambda f: f.write((json.dumps(data, indent=2) + "\n").encode()))
 
 
 def model_costs(row: Row, throughput_batch: int = 64) -> dict[str, Any]:
@@ -275,73 +172,6 @@ def model_costs(row: Row, throughput_batch: int = 64) -> dict[str, Any]:
             "throughput_cpu": measure_throughput(model, size, throughput_batch, "cpu", iters=5)}
 
 
-SUITE_WEIGHTS_FORMAT = "metaformer_mini.suite-weights/1"
-
-
-def quantize_weights(state: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """Return a state dict with every float matrix/kernel as int8 per output channel, the rest as fp16.
-
-    A weight W (out, ...) becomes ``{"int8": round(W / s), "scale": s}`` with one fp32 scale
-    ``s = max|W[o]| / 127`` per output channel o: a quarter of fp32's bytes, about 0.4% error per weight.
-    """
-    out: dict[str, Any] = {}
-    for key, value in state.items():
-        if value.is_floating_point() and value.ndim >= 2:
-            rows = value.detach().float().reshape(value.shape[0], -1)
-            scale = rows.abs().amax(dim=1).clamp_min(1e-12) / 127
-            q = torch.round(rows / scale[:, None]).to(torch.int8).reshape(value.shape)
-            out[key] = {"int8": q, "scale": scale}
-        elif value.is_floating_point():
-            out[key] = value.detach().half()
-        else:
-            out[key] = value.detach()
-    return out
-
-
-def dequantize_weights(weights: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """Return the fp32 state dict that :func:`quantize_weights` compressed."""
-    state = {}
-    for key, value in weights.items():
-        if isinstance(value, dict):
-            scale = value["scale"].float().view(-1, *([1] * (value["int8"].ndim - 1)))
-            state[key] = value["int8"].float() * scale
-        else:
-            state[key] = value.float() if value.is_floating_point() else value
-    return state
-
-
-def save_suite_checkpoint(run_checkpoint: str | os.PathLike, path: str | os.PathLike,
-                          extra: dict[str, Any]) -> int:
-    """Write a training checkpoint's model as int8 weights with its config and ``extra``; return bytes.
-
-    The optimizer state is dropped; :func:`read_suite_checkpoint` reads the file back.
-    """
-    state = read_checkpoint(run_checkpoint)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save({"format": SUITE_WEIGHTS_FORMAT, "weights": quantize_weights(state["model"]),
-                "num_classes": state["num_classes"], "config": state["config"], **extra}, tmp)
-    os.replace(tmp, path)
-    return path.stat().st_size
-
-
-def read_suite_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
-    """Return (model in eval mode with fp32 weights, the stored dict) from a suite checkpoint file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; make it with `python -m metaformer_mini.experiments "
-                                f"run {path.stem} --data-dir <cifar10 folder>`")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != SUITE_WEIGHTS_FORMAT:
-        raise ValueError(f"{path} is not a suite checkpoint (expected format {SUITE_WEIGHTS_FORMAT!r}); "
-                         f"training checkpoints load with metaformer_mini.checkpoint.load_checkpoint")
-    config = config_from_dict(state["config"])
-    model = build_model(config, state["num_classes"])
-    model.load_state_dict(dequantize_weights(state["weights"]))
-    return model.eval(), state
-
-
 def load_suite_model(name: str, checkpoint_dir: Optional[str | os.PathLike] = None) -> nn.Module:
     """Return the trained CIFAR-10 model of suite row ``name`` (in ``CHECKPOINT_ROWS``), fp32, eval mode."""
     if name not in CHECKPOINT_ROWS:
@@ -353,7 +183,8 @@ def load_suite_model(name: str, checkpoint_dir: Optional[str | os.PathLike] = No
 
 def checkpoint_accuracy(path: str | os.PathLike, data_dir: Any) -> float:
     """Return the CIFAR-10 test top-1 of a suite checkpoint, evaluated as its training run evaluated."""
-    from .evaluate import evaluate, test_batches
+    from .data import test_batches
+    from .evaluate import evaluate
 
     model, state = read_suite_checkpoint(path)
     config = config_from_dict(state["config"])
@@ -363,6 +194,60 @@ def checkpoint_accuracy(path: str | os.PathLike, data_dir: Any) -> float:
 
 
 # --- running the suite -----------------------------------------------------------------------------
+
+@dataclass
+class SeedRun:
+    """One trained seed of a row: an entry of ``runs`` in the row's JSON file, with the same keys."""
+
+    seed: int
+    top1: Optional[float]                      # None: the run diverged
+    diverged: Optional[str] = None             # the divergence message
+    top5: Optional[float] = None
+    epochs: Optional[float] = None
+    steps: Optional[int] = None
+    train_seconds: Optional[float] = None
+    wall_seconds: Optional[float] = None
+    suite_wall_seconds: Optional[float] = None  # training, saving and checking the checkpoint
+    train_images_per_s: Optional[float] = None
+    device: Optional[str] = None
+    amp: Optional[str] = None
+    train_config: dict[str, Any] = field(default_factory=dict)
+    command: str = ""
+    train_command: str = ""
+    load_avg_start: list[float] = field(default_factory=list)
+    load_avg_end: list[float] = field(default_factory=list)
+    date: Optional[str] = None
+    git_commit: Optional[str] = None
+    git_dirty: Optional[bool] = None
+    checkpoint: Optional[str] = None           # relative to the results folder
+    checkpoint_bytes: Optional[int] = None     # written only when the seed left a checkpoint
+    checkpoint_top1: Optional[float] = None    # written only when that checkpoint was evaluated
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the run as its JSON entry (the two checkpoint-only keys only when set)."""
+        data = dataclasses.asdict(self)
+        return {k: v for k, v in data.items()
+                if v is not None or k not in ("checkpoint_bytes", "checkpoint_top1")}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SeedRun:
+        """Return the run an entry of ``runs`` holds (keys this class does not know are ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class _Runner:
+    """What every run of one :func:`run_suite` call shares."""
+
+    data_dir: Any
+    data_arg: Optional[str]  # the --data-dir the train command lines repeat
+    results_dir: Path
+    checkpoint_dir: Path
+    command: str
+    train_fn: TrainFn
+    check_checkpoints: bool
+
 
 def run_suite(names: Sequence[str] = (), data_dir: Optional[str | os.PathLike] = None,
               results_dir: Optional[str | os.PathLike] = None,
@@ -379,70 +264,73 @@ def run_suite(names: Sequence[str] = (), data_dir: Optional[str | os.PathLike] =
     rows = [get_row(n) for n in names] if names else list(SUITE)
     if train_fn is None:
         from .train import train as train_fn
-    results_dir = Path(results_dir) if results_dir is not None else default_results_dir()
-    checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else default_checkpoint_dir()
-    data_arg = None if data_dir is None else str(data_dir)
-    if data_dir is None:
-        data_dir = cifar10_dir()
+    runner = _Runner(data_dir if data_dir is not None else cifar10_dir(),
+                     None if data_dir is None else str(data_dir),
+                     Path(results_dir) if results_dir is not None else default_results_dir(),
+                     Path(checkpoint_dir) if checkpoint_dir is not None else default_checkpoint_dir(),
+                     command, train_fn, check_checkpoints)
     todo = []
     for row in rows:
-        old = _read(result_path(results_dir, row.name))
-        done = finished_seeds(old, row, results_dir)
+        done = finished_seeds(_read(result_path(runner.results_dir, row.name)), row, runner.results_dir)
         todo += [(rank, row, seed) for rank, seed in enumerate(row.seeds) if seed not in done]
     todo = [(row, seed) for _, row, seed in sorted(todo, key=lambda item: item[0])]
     skipped = sum(len(r.seeds) for r in rows) - len(todo)
     bar = tqdm(todo, desc="suite", unit="run", disable=not progress, dynamic_ncols=True)
     if skipped:
-        bar.write(f"{skipped} run(s) already in {results_dir} with the same config: skipped")
+        bar.write(f"{skipped} run(s) already in {runner.results_dir} with the same config: skipped")
     for row, seed in bar:
         bar.set_postfix(row=row.name, seed=seed)
-        _run_one(row, seed, data_dir, data_arg, results_dir, checkpoint_dir,
-                 command, train_fn, check_checkpoints, bar)
+        run = _run_one(runner, row, seed)
+        score = "diverged" if run.top1 is None else f"top-1 {run.top1:.2f}%"
+        bar.write(f"{row.name} seed {seed}: {score} in {run.suite_wall_seconds / 60:.1f} min "
+                  f"(load {run.load_avg_start[0]:.1f} -> {run.load_avg_end[0]:.1f})")
     bar.close()
-    return [r for r in (_read(result_path(results_dir, row.name)) for row in rows) if r is not None]
+    return [r for r in (_read(result_path(runner.results_dir, row.name)) for row in rows) if r is not None]
 
 
-def _run_one(row: Row, seed: int, data_dir: Any, data_arg: Optional[str],
-             results_dir: Path, checkpoint_dir: Path, command: str, train_fn: TrainFn,
-             check_checkpoints: bool, bar: tqdm) -> None:
-    """Train one seed of ``row`` and merge it into the row's JSON file."""
-    path = result_path(results_dir, row.name)
-    old = _read(path)
-    keep = finished_seeds(old, row, results_dir)
-    runs = [r for r in (old or {}).get("runs", []) if r["seed"] in keep]
+def _run_one(runner: _Runner, row: Row, seed: int) -> SeedRun:
+    """Train one seed of ``row``, merge it into the row's JSON file, and return it."""
     config = row.train_config(seed)
     before = provenance()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"suite-{row.name}-") as out:
         try:
-            summary = train_fn(config, data_dir=data_dir, out=out, progress=False)
+            summary = runner.train_fn(config, data_dir=runner.data_dir, out=out, progress=False)
         except TrainingDiverged as err:  # a result too: the paper's no-norm/no-residual rows fail
             summary = {"final_test_acc": None, "diverged": str(err)}
-        run: dict[str, Any] = {
-            "seed": seed, "top1": summary["final_test_acc"], "diverged": summary.get("diverged"),
-            "top5": summary.get("final_test_top5"),
-            "epochs": summary.get("epochs_completed"), "steps": summary.get("steps"),
-            "train_seconds": summary.get("train_seconds"), "wall_seconds": summary.get("wall_seconds"),
-            "suite_wall_seconds": None, "train_images_per_s": summary.get("images_per_s"),
-            "device": summary.get("device"), "amp": summary.get("amp"),
-            "train_config": _plain(config_dict(config)), "command": command,
-            "train_command": train_command(config, row, data_arg),
-            "load_avg_start": before["load_avg"], "load_avg_end": list(os.getloadavg()),
-            "date": before["date"], "git_commit": before["git_commit"],
-            "git_dirty": before["git_dirty"], "checkpoint": None}
-        if row.name in CHECKPOINT_ROWS and seed == row.seeds[0] and run["top1"] is not None:
-            target = checkpoint_dir / f"{row.name}.pt"
-            run["checkpoint_bytes"] = save_suite_checkpoint(
+        run = SeedRun(
+            seed=seed, top1=summary["final_test_acc"], diverged=summary.get("diverged"),
+            top5=summary.get("final_test_top5"), epochs=summary.get("epochs_completed"),
+            steps=summary.get("steps"), train_seconds=summary.get("train_seconds"),
+            wall_seconds=summary.get("wall_seconds"), train_images_per_s=summary.get("images_per_s"),
+            device=summary.get("device"), amp=summary.get("amp"),
+            train_config=plain(dataclasses.asdict(config)), command=runner.command,
+            train_command=train_command(config, row, runner.data_arg),
+            load_avg_start=before["load_avg"], load_avg_end=list(os.getloadavg()),
+            date=before["date"], git_commit=before["git_commit"], git_dirty=before["git_dirty"])
+        if row.name in CHECKPOINT_ROWS and seed == row.seeds[0] and run.top1 is not None:
+            target = runner.checkpoint_dir / f"{row.name}.pt"
+            run.checkpoint_bytes = save_suite_checkpoint(
                 Path(out) / "last.pt", target,
-                {"suite_row": row.name, "top1": run["top1"], "command": command,
-                 "train_command": run["train_command"]})
-            run["checkpoint"] = os.path.relpath(target, results_dir)
-            if check_checkpoints:
-                run["checkpoint_top1"] = checkpoint_accuracy(target, data_dir)
+                {"suite_row": row.name, "top1": run.top1, "command": runner.command,
+                 "train_command": run.train_command})
+            run.checkpoint = os.path.relpath(target, runner.results_dir)
+            if runner.check_checkpoints:
+                run.checkpoint_top1 = checkpoint_accuracy(target, runner.data_dir)
+    run.suite_wall_seconds = time.perf_counter() - start
+    _record(runner, row, run, before)
+    return run
+
+
+def _record(runner: _Runner, row: Row, run: SeedRun, before: dict[str, Any]) -> None:
+    """Merge ``run`` into row ``row``'s JSON file beside the seeds it keeps, with the row's totals."""
+    path = result_path(runner.results_dir, row.name)
+    old = _read(path)
+    keep = finished_seeds(old, row, runner.results_dir)
+    runs = [r for r in (old or {}).get("runs", []) if r["seed"] in keep]
     costs = {k: old[k] for k in ("params", "macs", "throughput_cpu", "throughput_batch")
              } if old and keep else model_costs(row)
-    run["suite_wall_seconds"] = time.perf_counter() - start
-    runs = sorted(runs + [run], key=lambda r: r["seed"])
+    runs = sorted(runs + [run.to_dict()], key=lambda r: r["seed"])
     top1 = [r["top1"] for r in runs]
     trained = [t for t in top1 if t is not None]
     _write(path, {
@@ -455,11 +343,8 @@ def _run_one(row: Row, seed: int, data_dir: Any, data_arg: Optional[str],
         **costs,
         "paper": None if row.paper is None else {**dataclasses.asdict(row.paper), "source": PAPER,
                                                  "dataset": "ImageNet-1K val", "model": "PoolFormer-S12"},
-        "device": run["device"], "command": command, "runs": runs,
+        "device": run.device, "command": runner.command, "runs": runs,
         **{k: v for k, v in before.items() if k != "load_avg"}})
-    score = "diverged" if run["top1"] is None else f"top-1 {run['top1']:.2f}%"
-    bar.write(f"{row.name} seed {seed}: {score} in {run['suite_wall_seconds'] / 60:.1f} min "
-              f"(load {run['load_avg_start'][0]:.1f} -> {run['load_avg_end'][0]:.1f})")
 
 
 # --- reading the results back ---------------------------------------------------------------------
@@ -547,7 +432,7 @@ def main(argv: Optional[list[str]] = None) -> None:
             for row in SUITE:
                 paper = "-" if row.paper is None else f"{row.paper.top1} ({row.paper.table})"
                 done = "done" if result_path(results_dir, row.name).is_file() else "todo"
-                overrides = json.dumps(_plain(row.overrides))
+                overrides = json.dumps(plain(row.overrides))
                 print(f"{row.name:<20} {row.group:<11} {row.model:<22} {overrides:<68} "
                       f"seeds {','.join(map(str, row.seeds)):<4} paper {paper:<16} {done}")
         elif args.action == "run":

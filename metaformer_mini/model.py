@@ -8,13 +8,14 @@ distinguishes PoolFormer from a ViT-, Mixer- or ConvFormer-style MetaFormer is a
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
 from torch import nn
 
-from ._names import lookup
+from ._io import plain
+from ._names import check_range, lookup
 from .block import MetaFormerBlock
 from .embedding import PatchEmbed
 from .mixers import MIXERS, make_mixer
@@ -68,6 +69,15 @@ class MetaFormerConfig:
         lookup("activation", self.act, ACTIVATIONS)
         lookup("head", self.head, {"linear": 0, "mlp": 0})
         lookup("head norm", self.head_norm, {"group": 0, "layer": 0})
+        for name, interval in (("mlp_ratio", "(0, inf)"), ("drop_path_rate", "[0, 1)"),
+                               ("head_dropout", "[0, 1)"), ("in_chans", "[1, inf)"),
+                               ("num_classes", "[1, inf)")):
+            check_range(name, getattr(self, name), interval)
+        for name in ("stem", "downsample"):
+            kernel, stride, padding = getattr(self, name)
+            if kernel < 1 or stride < 1 or not 0 <= padding < kernel:
+                raise ValueError(f"{name}=(kernel, stride, padding) needs kernel >= 1, stride >= 1 "
+                                 f"and 0 <= padding < kernel, got {getattr(self, name)}")
         if any(not isinstance(d, int) or d < 1 for d in self.depths + self.dims):
             raise ValueError(f"depths and dims must be positive ints, got {self.depths}, {self.dims}")
         if self.img_size < self.min_img_size:
@@ -93,7 +103,7 @@ class MetaFormerConfig:
 
     def to_dict(self) -> dict:
         """Return the config as plain JSON-friendly data (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        return plain(dataclasses.asdict(self))
 
 
 class MlpHead(nn.Module):
@@ -132,6 +142,11 @@ class MetaFormer(nn.Module):
     GroupNorm(1, C), then averages over positions, then applies a Linear layer, as the official
     code does; timm's port averages first and normalizes the pooled vector, so with the same
     weights its features equal ours but its logits do not (see :mod:`metaformer_mini.weights`).
+
+    On a CPU the stages run on channels-last maps, whatever the layout of the input: the channel
+    MLP's matrix products then read each token's channels in place, and no element-wise op has to
+    combine a channels-first with a channels-last tensor (``benchmarks/throughput.py`` times both
+    input layouts). The values are the same in either layout.
     """
 
     def __init__(self, config: MetaFormerConfig):
@@ -193,6 +208,8 @@ class MetaFormer(nn.Module):
         """Return the output map of every stage, [(B, C_i, H_i, W_i) for each stage i]."""
         self.check_input(x)
         x = self.stem(x)
+        if x.device.type == "cpu":  # see the class docstring
+            x = x.contiguous(memory_format=torch.channels_last)
         outs = []
         for stage in self.stages:
             x = stage(x)

@@ -132,8 +132,8 @@ def caformer_s18() -> MetaFormerConfig:
 
 # --- CIFAR-sized MetaFormers: one skeleton, one mixer each -------------------------------
 # A 3x3 stride-2 stem keeps a 16x16 token grid for 32x32 images; stages see 16, 8, 4, 2.
-# S12's 1:1:3:1 stage ratio at depth 6 instead of 12: on a 2-core CPU, half the depth trains
-# twice the epochs in a few minutes and ends ahead (benchmarks/cifar_quick.py).
+# S12's 1:1:3:1 stage ratio at depth 6 instead of 12, so that a CPU trains it in minutes; for a
+# fixed time, fewer blocks buy more epochs (benchmarks/cifar_quick.py measures the trade).
 
 def _cifar(mixer: str) -> MetaFormerConfig:
     return MetaFormerConfig(depths=(1, 1, 3, 1), dims=(32, 64, 128, 256),

@@ -19,6 +19,7 @@ end, ``summary.json``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import contextlib
 import ctypes
 import json
@@ -29,7 +30,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Iterable, Optional
 
 import torch
 import torch.distributed as dist
@@ -37,17 +38,16 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
 from . import __version__
-from .checkpoint import (build_model, check_resumable, config_dict, load_model_state,
-                         read_checkpoint, rng_state, save_checkpoint, set_rng_state)
+from .checkpoint import (LoopState, build_model, restore_training, rng_state, save_checkpoint,
+                         training_state)
 from .configs import (TrainConfig, apply_overrides, format_config, get_train_config,
                       list_configs)
-from .data import CifarBatches, imagenet_datasets, load_cifar10, mixup_cutmix, worker_count
+from .data import mixup_cutmix, train_and_test_batches
 from .embedding import whiten_
-from .evaluate import autocast, evaluate, test_batches
+from .evaluate import autocast, evaluate
 from .optim import Muon, muon_params
 
 
@@ -101,8 +101,8 @@ def keep_freed_memory() -> bool:
     """Have glibc's malloc keep freed activations for reuse; return whether it could be told.
 
     By default glibc returns every freed block above its mmap threshold (128 KiB, adapting up to
-    32 MiB) to the kernel, so each training step on a CPU faults its activations' pages in afresh:
-    about 13,000 page faults and a fifth of the step for cifar10-quick. Raising the mmap and trim
+    32 MiB) to the kernel, so each training step on a CPU faults its activations' pages in afresh
+    (``tests/test_train.py`` counts the faults). Raising the mmap and trim
     thresholds (``mallopt``, the same as the ``MALLOC_MMAP_THRESHOLD_`` and
     ``MALLOC_TRIM_THRESHOLD_`` environment variables) keeps those pages in the process. A no-op
     without glibc (Windows, macOS, musl).
@@ -196,16 +196,54 @@ class TimeBudget:
 
     MIN_STEPS = 20
 
-    def __init__(self, config: TrainConfig, start_step: int):
+    def __init__(self, config: TrainConfig, start_step: int, calibrated: bool = False,
+                 device: Optional[torch.device] = None):
         sizes = train_sizes(config)
         per_size = max(3, 12 // len(sizes))
-        self.config = config
-        self.plan = [s for s in sizes for _ in range(per_size + 1)]
+        self.config, self.device = config, device
+        self.active = bool(config.time_budget_min) and not calibrated
+        self.plan = [s for s in sizes for _ in range(per_size + 1)] if self.active else []
         self.start, self.end = start_step, start_step + len(self.plan)
         self.times: dict[int, list[float]] = {s: [] for s in sizes}
         self.speed: dict[int, float] = {}
         self.run_times: dict[int, list[float]] = {s: [] for s in sizes}  # steps after calibration
         self.calibrated_at = 0.0    # train seconds spent when calibration ended
+
+    def train_size(self, step: int, total_steps: int) -> int:
+        """Return the image side of ``step``: a calibration size, else the progressive-resizing one."""
+        if self.start <= step < self.end:
+            return self.size(step)
+        return train_size(self.config, step, total_steps)
+
+    def after_step(self, step: int, size: int, started: float) -> bool:
+        """Time the step begun at ``started`` that brought the run to ``step``; return whether calibration just ended."""
+        if not self.active:
+            return False
+        if step <= self.end and self.device is not None and self.device.type == "cuda":
+            torch.cuda.synchronize()  # a calibration step is timed to its end, not to its launch
+        self.record(size, time.perf_counter() - started)
+        return step == self.end
+
+    def after_epoch(self, step: int, seconds_spent: float, total_steps: int) -> Optional[int]:
+        """Return the total re-fitted with what the run has measured, or None when there is nothing to re-fit."""
+        if not self.active or step < self.end or step >= total_steps:
+            return None
+        return self.fit(step, seconds_spent)
+
+    def fitted_message(self, total: int, step: int, steps_per_epoch: int, lr: float) -> str:
+        """Return what the first fit decided, and a warning when the calibration spent the budget."""
+        speeds = ", ".join(f"{s}px {t * 1e3:.0f} ms" for s, t in self.speed.items())
+        message = (f"time budget {self.config.time_budget_min} min: measured {speeds} per step "
+                   f"-> {total} steps ({total / steps_per_epoch:.1f} epochs)")
+        if total == step:
+            message += (f"\nthe {step} calibration steps alone spent the budget, so the run ends "
+                        f"here with the lr at {lr:.2e}; give it more minutes to fit a whole schedule")
+        return message
+
+    def spent_message(self, step: int, planned: int, lr: float) -> str:
+        """Return the notice that a re-fit found the budget spent ``planned - step`` steps early."""
+        return (f"time budget spent at step {step}, {planned - step} steps before the planned end "
+                f"(the steps ran slower than measured); the lr stopped at {lr:.2e}")
 
     def size(self, step: int) -> int:
         """Return the train size of calibration step ``step``."""
@@ -286,74 +324,13 @@ def make_optimizers(model: nn.Module, config: TrainConfig,
     Both take the config's learning rate and weight decay (Muon scales its update to AdamW's RMS).
     """
     matrices = muon_params(model) if config.optimizer == "muon" else []
-    # fused: one kernel updates every parameter (a CPU step of the quick model: 8 ms -> 2 ms)
+    # fused: one kernel updates every parameter, instead of a few small ops per parameter
     adamw = torch.optim.AdamW(param_groups(model, config.weight_decay, exclude=matrices),
                               lr=config.peak_lr(), betas=config.betas,
                               fused=device.type in ("cpu", "cuda"))
     if not matrices:
         return [adamw]
     return [Muon(matrices, lr=config.peak_lr(), weight_decay=config.weight_decay), adamw]
-
-
-# --- data ---------------------------------------------------------------------------------
-
-class LoaderBatches:
-    """A DataLoader over an image folder with a DistributedSampler, yielding batches on ``device``."""
-
-    def __init__(self, dataset, micro_batch: int, procs: Processes, config: TrainConfig,
-                 device: torch.device):
-        self.sampler = DistributedSampler(dataset, procs.world, procs.rank, shuffle=True,
-                                          seed=config.seed, drop_last=True)
-        self.loader = DataLoader(dataset, micro_batch, sampler=self.sampler, drop_last=True,
-                                 num_workers=worker_count(config.workers),
-                                 pin_memory=device.type == "cuda",
-                                 persistent_workers=worker_count(config.workers) > 0)
-        self.device, self.channels_last = device, config.channels_last
-        self.size = config.img_size
-
-    def set_epoch(self, epoch: int) -> None:
-        self.sampler.set_epoch(epoch)
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for x, y in self.loader:
-            x = x.to(self.device, non_blocking=True)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            yield x, y.to(self.device, non_blocking=True)
-
-
-def make_data(config: TrainConfig, data_dir: Optional[str], procs: Processes,
-              device: torch.device, micro_batch: int) -> tuple[Any, Any, int]:
-    """Return (train batches, test batches, number of classes) for this process."""
-    if config.dataset == "cifar10":
-        for turn in (0, 1):  # rank 0 decodes and caches first, the others then read the cache
-            if procs.main == (turn == 0):
-                images, labels = load_cifar10(data_dir, "train", download=config.download)
-                test = test_batches(config, data_dir, device, procs.rank, procs.world)
-            if procs.world > 1:
-                dist.barrier()
-        if config.train_subset:
-            keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(config.seed))
-            images, labels = images[keep[:config.train_subset]], labels[keep[:config.train_subset]]
-        train = CifarBatches(images, labels, micro_batch, train=True, device=device,
-                             rank=procs.rank, world=procs.world, seed=config.seed,
-                             padding=config.crop_padding, channels_last=config.channels_last,
-                             rand_magnitude=config.rand_magnitude)
-        return train, test, 10
-    if config.progressive_start:
-        raise ValueError("progressive_start works with cifar10 only; set it to 0 for image folders")
-    if data_dir is None:
-        raise ValueError("the imagenet dataset needs --data-dir (a folder with train/ and val/)")
-    train_set, _, classes = imagenet_datasets(
-        data_dir, config.img_size, config.crop_pct, rand_magnitude=config.rand_magnitude,
-        color_jitter=config.color_jitter, erase_prob=config.random_erasing)
-    train = LoaderBatches(train_set, micro_batch, procs, config, device)
-    test = test_batches(config, data_dir, device, procs.rank, procs.world,
-                        batch_size=max(micro_batch, 32))
-    return train, test, len(classes)
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -384,6 +361,159 @@ def batch_split(config: TrainConfig, world: int) -> tuple[int, int]:
     return micro, config.batch_size // (micro * world)
 
 
+def make_schedule(config: TrainConfig, optimizers: list[torch.optim.Optimizer],
+                  steps_per_epoch: int) -> tuple[WarmupCosine, list[Any]]:
+    """Return the warm-up + cosine schedule of ``config`` and one LambdaLR per optimizer following it."""
+    total_steps = max(1, round(config.epochs * steps_per_epoch))
+    warmup_steps = round(config.warmup_fraction * total_steps if config.warmup_fraction
+                         else config.warmup_epochs * steps_per_epoch)
+    schedule = WarmupCosine(warmup_steps, total_steps, config.min_lr / config.peak_lr())
+    return schedule, [torch.optim.lr_scheduler.LambdaLR(o, schedule) for o in optimizers]
+
+
+def set_total_steps(schedule: WarmupCosine, total: int, step: int, config: TrainConfig,
+                    procs: Processes, device: torch.device, first_fit: bool) -> int:
+    """Set the schedule's total steps to rank 0's ``total`` on every process; return it.
+
+    The first fit of a time budget also fixes a warm-up given as a fraction of the run.
+    """
+    if procs.world > 1:
+        total_t = torch.tensor(total, device=device)
+        dist.broadcast(total_t, 0)
+        total = int(total_t)
+    schedule.total_steps = total
+    if config.warmup_fraction and first_fit:
+        schedule.warmup_steps = max(step, round(config.warmup_fraction * total))
+    return total
+
+
+def check_finite(loss: float, loop: LoopState, lr: float, amp: str, out: Optional[Path]) -> float:
+    """Return ``loss``, or raise TrainingDiverged if it is NaN or infinite."""
+    if not math.isfinite(loss):
+        raise TrainingDiverged(
+            f"the training loss became {loss} by step {loop.step} (epoch {loop.epoch}, lr "
+            f"{lr:.2e}, amp {amp}); stopped without saving, so "
+            f"{out / 'last.pt' if out else 'no checkpoint'} keeps the last good state. Try a lower lr, "
+            f"grad_clip=1.0, amp=bf16 instead of fp16, or amp=none.")
+    return loss
+
+
+def test_record(model: nn.Module, ema: Optional[AveragedModel], test: Iterable,
+                device: torch.device, amp: str, config: TrainConfig) -> dict[str, Any]:
+    """Return the test metrics of an epoch record: of the EMA weights when kept, and then of the raw ones."""
+    result = evaluate(ema.module if ema is not None else model, test, device, amp,
+                      config.tta_flip, tta_shift=config.tta_shift)
+    record = {"test_top1": result["top1"], "test_top5": result["top5"],
+              "test_loss": result["loss"], "test_images": result["images"]}
+    if ema is not None:
+        raw = evaluate(model, test, device, amp, config.tta_flip, tta_shift=config.tta_shift)
+        record.update(raw_test_top1=raw["top1"], raw_test_top5=raw["top5"])
+    return record
+
+
+def gather_rng_states(procs: Processes) -> list[dict[str, Any]]:
+    """Return every process's RNG state (rank 0 saves them; each process resumes its own stream)."""
+    rngs = [rng_state()] * procs.world
+    if procs.world > 1:
+        dist.all_gather_object(rngs, rng_state())
+    return rngs
+
+
+def run_folder(out: Optional[str | os.PathLike], resume: bool, main: bool) -> Optional[Path]:
+    """Return the run folder as a Path, created by the main process; it may hold a run only to ``resume``."""
+    if out is None:
+        return None
+    out = Path(out)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        if (out / "last.pt").exists() and not resume:
+            raise ValueError(f"{out} already holds a run (last.pt); pass --resume to continue it "
+                             f"or choose another --out")
+    return out
+
+
+def count_steps(config: TrainConfig, train_batches: Any, num_classes: int, micro: int,
+                accum: int, world: int) -> int:
+    """Return the optimizer steps per epoch; raise ValueError when the data does not fit the config."""
+    if config.num_classes and config.num_classes != num_classes:
+        raise ValueError(f"num_classes={config.num_classes} but the data has {num_classes} classes")
+    steps = len(train_batches) // accum
+    if steps == 0:
+        raise ValueError(f"the training set has {len(train_batches) * micro * world} images "
+                         f"per epoch, fewer than one batch of {config.batch_size}; lower batch_size")
+    return steps
+
+
+def make_model(config: TrainConfig, num_classes: int, device: torch.device,
+               train_batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> nn.Module:
+    """Return the config's freshly initialized model on ``device`` (its stem whitened when asked)."""
+    torch.manual_seed(config.seed)
+    model = build_model(config, num_classes).to(device)
+    if config.whiten_stem:  # under DDP, rank 0's filters reach every process when DDP wraps the model
+        whiten_(model.stem, whitening_images(train_batches))
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def optimizer_step(model: nn.Module, optimizers: list[torch.optim.Optimizer], schedulers: list[Any],
+                   scaler: torch.amp.GradScaler, ema: Optional[AveragedModel],
+                   grad_clip: float) -> None:
+    """Clip the accumulated gradients, step every optimizer and LR scheduler, update the EMA."""
+    if grad_clip:
+        for o in optimizers:
+            scaler.unscale_(o)
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    for o in optimizers:
+        scaler.step(o)
+    scaler.update()
+    for o, s in zip(optimizers, schedulers):
+        o.zero_grad(set_to_none=True)
+        s.step()
+    if ema is not None:
+        ema.update_parameters(model)
+
+
+def describe_run(model: nn.Module, num_classes: int, device: torch.device, procs: Processes,
+                 amp: str, micro: int, accum: int, steps_per_epoch: int) -> str:
+    """Return one line on the model, the machine and how a batch is split."""
+    return (f"{sum(p.numel() for p in model.parameters()):,} parameters, {num_classes} classes | "
+            f"device {describe_device(device)} x {procs.world} | amp {amp} | batch "
+            f"{micro * accum * procs.world} = {procs.world} x {micro} x {accum} accumulation | "
+            f"{steps_per_epoch} steps/epoch")
+
+
+def start_loop(config: TrainConfig, out: Optional[Path], resume: bool, procs: Processes,
+               device: torch.device, model: nn.Module, optimizers: list[torch.optim.Optimizer],
+               schedulers: list[Any], scaler: torch.amp.GradScaler,
+               ema: Optional[AveragedModel]) -> LoopState:
+    """Return a fresh loop state, or with ``resume`` the one ``out/last.pt`` holds, restoring the rest.
+
+    The run folder's metrics file is cut back to the epochs the checkpoint saw.
+    """
+    loop, last_path = LoopState(calibrated=not config.time_budget_min), out and out / "last.pt"
+    if resume and last_path and last_path.exists():
+        loop = restore_training(last_path, config, model, optimizers, schedulers, scaler, ema,
+                                procs.rank, map_location=device)
+        if procs.main:
+            total = schedulers[-1].lr_lambdas[0].total_steps
+            print(f"resuming {last_path}: epoch {loop.epoch}, step {loop.step}/{total}")
+    elif resume and procs.main:
+        print(f"--resume: no checkpoint in {out}, starting from scratch")
+    if out and procs.main:  # the metrics file always matches the checkpoint it continues
+        (out / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in loop.history))
+    return loop
+
+
+def save_epoch(out: Path, state: dict[str, Any], improved: bool) -> None:
+    """Write last.pt (and best.pt when the test accuracy ``improved``), then the epoch's metrics line."""
+    save_checkpoint(out / "last.pt", state)
+    if improved:
+        save_checkpoint(out / "best.pt", state)
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(state["history"][-1]) + "\n")
+
+
 def train(config: TrainConfig, data_dir: Optional[str | os.PathLike] = None,
           out: Optional[str | os.PathLike] = None, resume: bool = False,
           progress: bool = True) -> dict[str, Any]:
@@ -395,234 +525,130 @@ def train(config: TrainConfig, data_dir: Optional[str | os.PathLike] = None,
     wall_start = time.perf_counter()
     procs, device = setup(config)
     amp = resolve_amp(config, device)
-    data_dir = None if data_dir is None else str(data_dir)
-    out = Path(out) if out is not None else None
-    last_path = out / "last.pt" if out else None
-    if out and procs.main:
-        out.mkdir(parents=True, exist_ok=True)
-        if last_path.exists() and not resume:
-            raise ValueError(f"{out} already holds a run (last.pt); pass --resume to continue it "
-                             f"or choose another --out")
+    out = run_folder(out, resume, procs.main)
     micro, accum = batch_split(config, procs.world)
+    train_batches, test, num_classes = train_and_test_batches(
+        config, data_dir, device, micro, procs.rank, procs.world)
+    steps_per_epoch = count_steps(config, train_batches, num_classes, micro, accum, procs.world)
 
-    train_batches, test, num_classes = make_data(config, data_dir, procs, device, micro)
-    if config.num_classes and config.num_classes != num_classes:
-        raise ValueError(f"num_classes={config.num_classes} but the data has {num_classes} classes")
-    steps_per_epoch = len(train_batches) // accum
-    if steps_per_epoch == 0:
-        raise ValueError(f"the training set has {len(train_batches) * micro * procs.world} images "
-                         f"per epoch, fewer than one batch of {config.batch_size}; lower batch_size")
-    torch.manual_seed(config.seed)
-    model = build_model(config, num_classes).to(device)
-    if config.whiten_stem:  # under DDP, rank 0's filters reach every process when DDP wraps the model
-        whiten_(model.stem, whitening_images(train_batches))
-    if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    # the model, its optimizers, their schedule, the EMA of its weights
+    model = make_model(config, num_classes, device, train_batches)
     optimizers = make_optimizers(model, config, device)
-    total_steps = max(1, round(config.epochs * steps_per_epoch))
-    warmup_steps = round(config.warmup_fraction * total_steps if config.warmup_fraction
-                         else config.warmup_epochs * steps_per_epoch)
-    schedule = WarmupCosine(warmup_steps, total_steps, config.min_lr / config.peak_lr())
-    schedulers = [torch.optim.lr_scheduler.LambdaLR(o, schedule) for o in optimizers]
-    scheduler = schedulers[-1]  # AdamW's: the lr the logs report (Muon's is the same)
+    schedule, schedulers = make_schedule(config, optimizers, steps_per_epoch)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
     ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
            if config.ema_decay else None)
-    mix = mixup_cutmix(num_classes, config.mixup, config.cutmix)
+    mixup_cutmix_ = mixup_cutmix(num_classes, config.mixup, config.cutmix)
+    lr = lambda: schedulers[-1].get_last_lr()[0]  # noqa: E731  (AdamW's; Muon's is the same)
 
-    step, epoch, best, history, train_seconds, wall_before = 0, 0, -1.0, [], 0.0, 0.0
-    calibrated = not config.time_budget_min
+    # the loop's state: fresh, or as the last checkpoint left it
     torch.manual_seed(config.seed * 1009 + procs.rank)  # drop path differs per process
-    if resume and last_path and last_path.exists():
-        state = read_checkpoint(last_path, map_location=device)
-        check_resumable(state, config, last_path)
-        load_model_state(model, state["model"], last_path, state["config"]["model"])
-        optimizers[-1].load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if len(optimizers) > 1:  # check_resumable made sure that the run had a Muon too
-            optimizers[0].load_state_dict(state["muon"]["optimizer"])
-            schedulers[0].load_state_dict(state["muon"]["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        if ema is not None and state.get("ema") is not None:
-            ema.module.load_state_dict(state["ema"])
-            ema.n_averaged.fill_(state["ema_updates"])
-        step, epoch, best, history = state["step"], state["epoch"], state["best"], state["history"]
-        train_seconds, calibrated = state["train_seconds"], state["calibrated"]
-        wall_before = history[-1]["wall_seconds"]
-        set_rng_state(state["rng"][procs.rank % len(state["rng"])])
-        if procs.main:
-            print(f"resuming {last_path}: epoch {epoch}, step {step}/{schedule.total_steps}")
-    elif resume and procs.main:
-        print(f"--resume: no checkpoint in {out}, starting from scratch")
-
+    loop = start_loop(config, out, resume, procs, device, model, optimizers, schedulers, scaler, ema)
+    wall_before = loop.history[-1]["wall_seconds"] if loop.history else 0.0
     if procs.main:
-        n_params = sum(p.numel() for p in model.parameters())
-        print(f"config {config.name}:\n{format_config(config)}")
-        print(f"model {config.model}: {n_params:,} parameters, {num_classes} classes | device "
-              f"{describe_device(device)} x {procs.world} | amp {amp} | batch {config.batch_size} "
-              f"= {procs.world} x {micro} x {accum} accumulation | {steps_per_epoch} steps/epoch")
-    if out and procs.main:  # the metrics file always matches the checkpoint it continues
-        (out / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
-    net = ddp = model
-    if procs.world > 1:
-        net = ddp = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
-    if config.compile:
-        net = torch.compile(net)
-
-    # A time budget first times the train sizes, then fixes total_steps to fit the minutes.
-    budget = None if calibrated else TimeBudget(config, step)
-    if budget:
+        print(f"config {config.name}:\n{format_config(config)}\nmodel {config.model}: "
+              f"{describe_run(model, num_classes, device, procs, amp, micro, accum, steps_per_epoch)}")
+    ddp = (nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None)
+        if procs.world > 1 else None)
+    net = torch.compile(ddp or model) if config.compile else (ddp or model)
+    budget = TimeBudget(config, loop.step, calibrated=loop.calibrated, device=device)
+    if budget.active:  # the calibration steps run inside the schedule
         schedule.total_steps = max(schedule.total_steps, budget.end + 1)
-    bar = tqdm(total=schedule.total_steps, initial=step, disable=not (procs.main and progress),
+    bar = tqdm(total=schedule.total_steps, initial=loop.step, disable=not (procs.main and progress),
                desc="training", unit="step", mininterval=1.0, dynamic_ncols=True)
     losses = LossMeter(device)
 
-    def plan(total: int) -> int:
-        """Set the schedule's total steps (rank 0's number on every process); return it."""
-        if procs.world > 1:
-            total_t = torch.tensor(total, device=device)
-            dist.broadcast(total_t, 0)
-            total = int(total_t)
-        schedule.total_steps = total
-        if config.warmup_fraction and not calibrated:  # the warm-up is fixed by the first fit
-            schedule.warmup_steps = max(step, round(config.warmup_fraction * total))
-        bar.total = total
-        bar.refresh()
-        return total
-
-    def check(loss: float) -> float:
-        if not math.isfinite(loss):
-            bar.close()
-            raise TrainingDiverged(
-                f"the training loss became {loss} by step {step} (epoch {epoch}, lr "
-                f"{scheduler.get_last_lr()[0]:.2e}, amp {amp}); stopped without saving, so "
-                f"{last_path or 'no checkpoint'} keeps the last good state. Try a lower lr, "
-                f"grad_clip=1.0, amp=bf16 instead of fp16, or amp=none.")
-        return loss
-
-    size = config.img_size
-    while step < schedule.total_steps:
-        train_batches.set_epoch(epoch)
+    while loop.step < schedule.total_steps:
+        train_batches.set_epoch(loop.epoch)
         batches = iter(train_batches)
-        epoch_start, epoch_first_step = time.perf_counter(), step
+        epoch_start, epoch_first_step = time.perf_counter(), loop.step
         net.train()
         for _ in range(steps_per_epoch):
-            if step >= schedule.total_steps:
+            if loop.step >= schedule.total_steps:  # a time budget can end the run mid-epoch
                 break
-            t0 = time.perf_counter()
-            calibrating = budget is not None and step < budget.end
-            size = budget.size(step) if calibrating else train_size(config, step, schedule.total_steps)
-            train_batches.size = size
+            started = time.perf_counter()
+            # the batch: at the size the time budget or progressive resizing asks for
+            size = train_batches.size = budget.train_size(loop.step, schedule.total_steps)
+            # forward and backward, accumulating gradients over the micro-batches
             for micro_step in range(accum):
                 x, y = next(batches)
-                if mix is not None:
-                    x, y = mix(x, y)
-                sync = (ddp.no_sync() if procs.world > 1 and micro_step < accum - 1
+                if mixup_cutmix_ is not None:
+                    x, y = mixup_cutmix_(x, y)
+                sync = (ddp.no_sync() if ddp is not None and micro_step < accum - 1
                         else contextlib.nullcontext())  # all-reduce only on the last micro-batch
                 with sync:
                     with autocast(device, amp):
                         loss = F.cross_entropy(net(x).float(), y, label_smoothing=config.label_smoothing)
                     scaler.scale(loss / accum).backward()
                 losses.add(loss / accum)
-            if config.grad_clip:
-                for o in optimizers:
-                    scaler.unscale_(o)
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            for o in optimizers:
-                scaler.step(o)
-            scaler.update()
-            for o, s in zip(optimizers, schedulers):
-                o.zero_grad(set_to_none=True)
-                s.step()
-            if ema is not None:
-                ema.update_parameters(model)
-            step += 1
+            # the step: clip, update every optimizer, advance the schedule and the EMA
+            optimizer_step(model, optimizers, schedulers, scaler, ema, config.grad_clip)
+            loop.step += 1
             losses.step()
             bar.update()
-            if step % 25 == 0:
-                bar.set_postfix(epoch=epoch, loss=f"{check(losses.read()):.3f}", size=size,
-                                lr=f"{scheduler.get_last_lr()[0]:.2e}", refresh=False)
-            if budget is not None:
-                if calibrating and device.type == "cuda":
-                    torch.cuda.synchronize()
-                budget.record(size, time.perf_counter() - t0)
-                if step == budget.end:
-                    total = plan(budget.fit(step, train_seconds + time.perf_counter() - epoch_start))
-                    calibrated = True
-                    if procs.main:
-                        speeds = ", ".join(f"{s}px {t * 1e3:.0f} ms" for s, t in budget.speed.items())
-                        tqdm.write(f"time budget {config.time_budget_min} min: measured {speeds} per "
-                                   f"step -> {total} steps ({total / steps_per_epoch:.1f} epochs)")
-                        if total == step:
-                            tqdm.write(f"the {step} calibration steps alone spent the budget, so the "
-                                       f"run ends here with the lr at {scheduler.get_last_lr()[0]:.2e}; "
-                                       f"give it more minutes to fit a whole schedule")
-        check(losses.read())
+            if loop.step % 25 == 0:
+                loss_now = check_finite(losses.read(), loop, lr(), amp, out)
+                bar.set_postfix(epoch=loop.epoch, loss=f"{loss_now:.3f}", size=size,
+                                lr=f"{lr():.2e}", refresh=False)
+            # the time budget: its calibration's end fixes the length of the schedule
+            if budget.after_step(loop.step, size, started):
+                total = budget.fit(loop.step, loop.train_seconds + time.perf_counter() - epoch_start)
+                bar.total = set_total_steps(schedule, total, loop.step, config, procs, device, True)
+                loop.calibrated = True
+                if procs.main:
+                    tqdm.write(budget.fitted_message(bar.total, loop.step, steps_per_epoch, lr()))
+        check_finite(losses.read(), loop, lr(), amp, out)
         epoch_seconds = time.perf_counter() - epoch_start
-        train_seconds += epoch_seconds
-        epoch += 1
-        if budget is not None and step >= budget.end and step < schedule.total_steps:
-            planned = schedule.total_steps
-            if plan(budget.fit(step, train_seconds)) == step and procs.main:
-                tqdm.write(f"time budget spent at step {step}, {planned - step} steps before the "
-                           f"planned end (the steps ran slower than measured); the lr stopped at "
-                           f"{scheduler.get_last_lr()[0]:.2e}")
+        loop.train_seconds += epoch_seconds
+        loop.epoch += 1
+        # the time budget: re-fit the rest of the schedule to the speed the run has measured
+        planned = schedule.total_steps
+        refit = budget.after_epoch(loop.step, loop.train_seconds, planned)
+        if refit is not None:
+            bar.total = set_total_steps(schedule, refit, loop.step, config, procs, device, False)
+            if bar.total == loop.step and procs.main:
+                tqdm.write(budget.spent_message(loop.step, planned, lr()))
+        # evaluate and log the epoch
         record: dict[str, Any] = {
-            "epoch": epoch, "step": step, "lr": scheduler.get_last_lr()[0],
-            "train_loss": losses.epoch_mean(), "train_size": size,
-            "images_per_s": (step - epoch_first_step) * config.batch_size / epoch_seconds,
-            "train_seconds": train_seconds}
-        if step >= schedule.total_steps or (config.eval_every and epoch % config.eval_every == 0):
-            result = evaluate(ema.module if ema is not None else model, test, device, amp,
-                              config.tta_flip, tta_shift=config.tta_shift)
-            record.update(test_top1=result["top1"], test_top5=result["top5"], test_loss=result["loss"],
-                          test_images=result["images"])
-            if ema is not None:
-                raw = evaluate(model, test, device, amp, config.tta_flip, tta_shift=config.tta_shift)
-                record.update(raw_test_top1=raw["top1"], raw_test_top5=raw["top5"])
+            "epoch": loop.epoch, "step": loop.step, "lr": lr(), "train_loss": losses.epoch_mean(),
+            "train_size": size, "train_seconds": loop.train_seconds,
+            "images_per_s": (loop.step - epoch_first_step) * config.batch_size / epoch_seconds}
+        if loop.step >= schedule.total_steps or (config.eval_every and loop.epoch % config.eval_every == 0):
+            record.update(test_record(model, ema, test, device, amp, config))
         record["wall_seconds"] = wall_before + time.perf_counter() - wall_start
-        history.append(record)
-        improved = record.get("test_top1", -1.0) > best
-        best = max(best, record.get("test_top1", -1.0))
-        rngs = [rng_state()] * procs.world
-        if procs.world > 1:  # each process resumes its own random stream
-            dist.all_gather_object(rngs, rng_state())
+        loop.history.append(record)
+        improved = record.get("test_top1", -1.0) > loop.best
+        loop.best = max(loop.best, record.get("test_top1", -1.0))
+        # checkpoint: last.pt every epoch, best.pt when the test accuracy improved
+        rngs = gather_rng_states(procs)
         if procs.main:
             tqdm.write(" | ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                   for k, v in record.items()))
             if out:
-                state = {"model": model.state_dict(), "optimizer": optimizers[-1].state_dict(),
-                         "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                         "muon": ({"optimizer": optimizers[0].state_dict(),
-                                   "scheduler": schedulers[0].state_dict()}
-                                  if len(optimizers) > 1 else None),
-                         "ema": ema.module.state_dict() if ema is not None else None,
-                         "ema_updates": int(ema.n_averaged) if ema is not None else 0,
-                         "rng": rngs, "epoch": epoch, "step": step, "best": best,
-                         "history": history, "train_seconds": train_seconds,
-                         "calibrated": calibrated, "num_classes": num_classes,
-                         "config": config_dict(config)}
-                save_checkpoint(last_path, state)
-                if improved:
-                    save_checkpoint(out / "best.pt", state)
-                with open(out / "metrics.jsonl", "a") as f:
-                    f.write(json.dumps(record) + "\n")
+                save_epoch(out, training_state(loop, model, optimizers, schedulers, scaler, ema,
+                                               rngs, config, num_classes), improved)
     bar.close()
-
-    last = history[-1]
-    summary = {
-        "best_test_acc": best, "final_test_acc": last.get("test_top1"),
-        "final_test_top5": last.get("test_top5"), "epochs_completed": step / steps_per_epoch,
-        "steps": step, "train_seconds": train_seconds,
-        "wall_seconds": wall_before + time.perf_counter() - wall_start,
-        "images_per_s": step * config.batch_size / max(train_seconds, 1e-9),
-        "num_params": sum(p.numel() for p in model.parameters()), "num_classes": num_classes,
-        "device": describe_device(device), "processes": procs.world, "amp": amp,
-        "versions": _versions(), "config": config_dict(config), "history": history}
+    summary = run_summary(loop, model, config, steps_per_epoch, num_classes, device, procs, amp,
+                          wall_before + time.perf_counter() - wall_start)
     if out and procs.main:
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def run_summary(loop: LoopState, model: nn.Module, config: TrainConfig, steps_per_epoch: int,
+                num_classes: int, device: torch.device, procs: Processes, amp: str,
+                wall_seconds: float) -> dict[str, Any]:
+    """Return the summary of a finished run: accuracies, timings, the machine and the history."""
+    last = loop.history[-1]
+    return {
+        "best_test_acc": loop.best, "final_test_acc": last.get("test_top1"),
+        "final_test_top5": last.get("test_top5"), "epochs_completed": loop.step / steps_per_epoch,
+        "steps": loop.step, "train_seconds": loop.train_seconds, "wall_seconds": wall_seconds,
+        "images_per_s": loop.step * config.batch_size / max(loop.train_seconds, 1e-9),
+        "num_params": sum(p.numel() for p in model.parameters()), "num_classes": num_classes,
+        "device": describe_device(device), "processes": procs.world, "amp": amp,
+        "versions": _versions(), "config": dataclasses.asdict(config), "history": loop.history}
 
 
 # --- command line ---------------------------------------------------------------------------

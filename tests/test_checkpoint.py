@@ -21,7 +21,7 @@ def write_run(path, config: TrainConfig, ema: bool = False) -> torch.nn.Module:
     ema_state = {k: v + 1 for k, v in model.state_dict().items()} if ema else None
     checkpoint.save_checkpoint(path, {"model": model.state_dict(), "ema": ema_state,
                                       "num_classes": 10, "epoch": 3,
-                                      "config": checkpoint.config_dict(config)})
+                                      "config": dataclasses.asdict(config)})
     return model
 
 

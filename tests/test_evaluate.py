@@ -1,5 +1,7 @@
 """Tests for metaformer_mini/evaluate.py: top-1/top-5 values, flip and shift TTA, the CLI."""
+import dataclasses
 import json
+import re
 import sys
 import types
 
@@ -9,7 +11,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from metaformer_mini import checkpoint, evaluate
+from metaformer_mini import checkpoint, data, evaluate
 from metaformer_mini.configs import TrainConfig
 
 
@@ -102,7 +104,7 @@ def test_cli_evaluates_a_checkpoint(tmp_path, monkeypatch, capsys):
     torch.manual_seed(0)
     model = checkpoint.build_model(config, 10)
     checkpoint.save_checkpoint(tmp_path / "best.pt", {
-        "model": model.state_dict(), "num_classes": 10, "config": checkpoint.config_dict(config)})
+        "model": model.state_dict(), "num_classes": 10, "config": dataclasses.asdict(config)})
     result = evaluate.main(["--checkpoint", str(tmp_path / "best.pt"), "--data-dir",
                             str(tmp_path / "cifar"), "--device", "cpu"])
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -126,7 +128,7 @@ def test_cli_pretrained_on_an_imagenet_val_folder(tmp_path, monkeypatch, capsys)
 
     monkeypatch.setitem(sys.modules, "metaformer_mini.weights",
                         types.SimpleNamespace(load_pretrained=fake_load_pretrained))
-    monkeypatch.setattr(evaluate, "imagenet_val_dataset", _small_val(evaluate.imagenet_val_dataset))
+    monkeypatch.setattr(data, "imagenet_val_dataset", _small_val(data.imagenet_val_dataset))
     result = evaluate.main(["--model", "poolformer_s12", "--pretrained", "--weights", "w.pth",
                             "--data-dir", str(tmp_path / "imagenet"), "--device", "cpu"])
     assert calls == [("poolformer_s12", "w.pth")]
@@ -147,3 +149,14 @@ def test_cli_errors(tmp_path, capsys):
     assert "--model needs --pretrained" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="error: no checkpoint at"):
         evaluate.main(["--checkpoint", str(tmp_path / "x.pt"), "--data-dir", str(tmp_path)])
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--batch-size", "0", "--batch-size must be 1 or more, got 0"),
+    ("--crop-pct", "1.5", r"--crop-pct must be in \(0, 1\], got 1.5"),
+    ("--tta-shift", "-1", "--tta-shift must be 0 or more, got -1"),
+])
+def test_cli_rejects_out_of_range_flags(tmp_path, capsys, flag, value, message):
+    with pytest.raises(SystemExit):
+        evaluate.main(["--checkpoint", str(tmp_path / "x.pt"), "--data-dir", str(tmp_path), flag, value])
+    assert re.search(message, capsys.readouterr().err)

@@ -1,4 +1,5 @@
 """Tests for metaformer_mini/experiments.py: the declared suite, committed results, resume, checkpoints."""
+import dataclasses
 import json
 import re
 import shlex
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from metaformer_mini import experiments as ex
-from metaformer_mini.checkpoint import build_model, config_dict, save_checkpoint
+from metaformer_mini.checkpoint import build_model, save_checkpoint
 from metaformer_mini.configs import get_train_config
 from metaformer_mini.registry import get_config
 from metaformer_mini.train import TrainingDiverged
@@ -32,7 +33,7 @@ class FakeTrain:
         torch.manual_seed(config.seed)
         model = build_model(config, 10)
         save_checkpoint(f"{out}/last.pt", {"model": model.state_dict(), "num_classes": 10,
-                                           "config": config_dict(config)})
+                                           "config": dataclasses.asdict(config)})
         return {"final_test_acc": 40.0 + config.seed, "final_test_top5": 90.0, "epochs_completed": 1.0,
                 "steps": 10, "train_seconds": 1.0, "wall_seconds": 2.0, "images_per_s": 100.0,
                 "device": "fake CPU", "amp": "bf16"}
@@ -77,13 +78,13 @@ def test_every_row_uses_the_same_recipe_and_budget():
     for config, row in zip(configs, ex.SUITE):
         assert (config.name, config.time_budget_min, config.seed) == ("cifar10-suite", 1.5, 0)
         recipe = get_train_config("cifar10-suite", {"model": row.model, "time_budget_min": 1.5})
-        assert config_dict(config) == config_dict(recipe) | {"model_overrides": dict(row.overrides)}
+        assert dataclasses.asdict(config) == dataclasses.asdict(recipe) | {"model_overrides": dict(row.overrides)}
 
 
 def test_the_suite_recipe_is_the_quick_recipe_on_the_paper_skeleton():
     quick, suite = get_train_config("cifar10-quick"), get_train_config("cifar10-suite")
     assert suite.model_overrides == {} and quick.model == suite.model
-    different = {k for k, v in config_dict(quick).items() if config_dict(suite)[k] != v}
+    different = {k for k, v in dataclasses.asdict(quick).items() if dataclasses.asdict(suite)[k] != v}
     assert different == {"name", "model_overrides", "progressive_start", "crop_padding", "whiten_stem",
                          "tta_shift", "label_smoothing", "optimizer"}
     assert (suite.crop_padding, suite.whiten_stem, suite.tta_shift, suite.label_smoothing,
@@ -101,7 +102,7 @@ def test_train_command_repeats_the_run():
     sets = words[words.index("--set") + 1:words.index("--data-dir")]
     budget = float(words[words.index("--time-budget-min") + 1])
     again = get_train_config(words[words.index("--config") + 1], [*sets, f"time_budget_min={budget}"])
-    assert config_dict(again) == config_dict(config)
+    assert dataclasses.asdict(again) == dataclasses.asdict(config)
 
 
 def test_bad_row_names_give_a_clear_error(tmp_path, capsys):
@@ -236,3 +237,17 @@ def test_list_and_table_commands(tmp_path, capsys):
     ex.main(["table", "--results-dir", str(tmp_path / "r")])
     table = capsys.readouterr().out
     assert "| pool9 | pool size | 40.00 | 40.00 | - |" in table and "76.8 (Table 5)" in table
+
+
+def test_a_seed_run_reads_and_writes_the_keys_of_the_committed_results():
+    runs = [run for result in ex.load_results() for run in result["runs"]]
+    assert runs
+    for run in runs:
+        typed = ex.SeedRun.from_dict(run)
+        assert typed.to_dict() == run and typed.seed == run["seed"] and typed.top1 == run["top1"]
+    bare = ex.SeedRun(seed=0, top1=None).to_dict()
+    assert "checkpoint_bytes" not in bare and "checkpoint_top1" not in bare and bare["checkpoint"] is None
+
+
+def test_the_suite_names_its_baseline_row():
+    assert ex.BASELINE == ex.SUITE[0].name == "pooling" and ex.ROWS[ex.BASELINE].paper is not None

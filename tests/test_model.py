@@ -102,3 +102,17 @@ def test_config_to_dict_is_plain_data():
     data = MetaFormerConfig().to_dict()
     assert data["depths"] == [2, 2, 6, 2] and data["token_mixers"] == ["pooling"] * 4
     assert MetaFormerConfig(**data) == MetaFormerConfig()
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"mlp_ratio": 0}, "mlp_ratio must be positive, got 0"),
+    ({"drop_path_rate": 1.0}, r"drop_path_rate must be in \[0, 1\), got 1.0"),
+    ({"head_dropout": -0.1}, r"head_dropout must be in \[0, 1\), got -0.1"),
+    ({"in_chans": 0}, "in_chans must be 1 or more, got 0"),
+    ({"num_classes": 0}, "num_classes must be 1 or more, got 0"),
+    ({"stem": (3, 0, 1)}, r"stem=\(kernel, stride, padding\) needs .* got \(3, 0, 1\)"),
+    ({"downsample": (3, 2, 3)}, r"downsample=\(kernel, stride, padding\) needs .* got \(3, 2, 3\)"),
+])
+def test_out_of_range_model_arguments_name_the_argument_value_and_range(override, message):
+    with pytest.raises(ValueError, match=message):
+        create_model("poolformer_s12", **override)

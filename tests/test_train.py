@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from metaformer_mini import configs, train
+from metaformer_mini import configs, data, train
 from metaformer_mini.checkpoint import build_model, read_checkpoint
 from metaformer_mini.optim import Muon
 
@@ -294,7 +294,7 @@ def test_run_folder_errors(tmp_path):
 
 @needs_cifar
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    class PoisonedAfterFirstEpoch(train.CifarBatches):
+    class PoisonedAfterFirstEpoch(data.CifarBatches):
         poison = False  # clean for the whitened stem, which reads images before the first epoch
 
         def set_epoch(self, epoch):
@@ -305,7 +305,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
             for x, y in super().__iter__():
                 yield (x * float("nan") if self.poison else x), y
 
-    monkeypatch.setattr(train, "CifarBatches", PoisonedAfterFirstEpoch)
+    monkeypatch.setattr(data, "CifarBatches", PoisonedAfterFirstEpoch)
     with pytest.raises(train.TrainingDiverged, match=r"loss became nan .*epoch 1.*last.pt keeps the last good"):
         train.train(small_config("train_subset=512", "epochs=3"), CIFAR_DIR, tmp_path, progress=False)
     state = read_checkpoint(tmp_path / "last.pt")
@@ -336,3 +336,28 @@ def test_imagenet_layout_runs_with_the_paper_recipe(tmp_path):
     assert summary["history"][0]["test_top5"] == 100.0  # 3 classes: always in the top 5
     assert math.isfinite(summary["history"][0]["train_loss"])
     assert read_checkpoint(tmp_path / "run" / "last.pt")["step"] == 3
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("batch_size=0", "batch_size must be positive, got 0"),
+    ("epochs=-1", "epochs must be positive, got -1.0"),
+    ("lr_batch=0", "lr_batch must be positive, got 0"),
+    ("workers=-1", "workers must be 0 or more, got -1"),
+    ("train_subset=-5", "train_subset must be 0 or more, got -5"),
+    ("time_budget_min=-1", "time_budget_min must be 0 or more, got -1.0"),
+    ("label_smoothing=1", r"label_smoothing must be in \[0, 1\), got 1.0"),
+    ("ema_decay=1", r"ema_decay must be in \[0, 1\), got 1.0"),
+    ("warmup_fraction=1.5", r"warmup_fraction must be in \[0, 1\), got 1.5"),
+    ("random_erasing=2", r"random_erasing must be in \[0, 1\], got 2.0"),
+    ("crop_pct=0", r"crop_pct must be in \(0, 1\], got 0.0"),
+    ("betas=(0.9,1.5)", r"betas\[1\] must be in \[0, 1\), got 1.5"),
+    ("device=tpu", "unknown device 'tpu'"),
+])
+def test_out_of_range_config_values_name_the_field_value_and_range(setting, message):
+    with pytest.raises(ValueError, match=message):
+        configs.get_train_config("cifar10-quick", [setting])
+
+
+def test_every_named_config_is_in_range():
+    for name in configs.list_configs():
+        configs.get_train_config(name)  # raises if a declared value left its range

@@ -23,7 +23,7 @@ from ..registry import create_model
 from .plots import MIXER_LABELS, MIXER_MARKERS, BookFigure, mixer_color, mixer_label, new_figure
 
 Spec = dict[str, Any]
-TrainFn = Callable[[Spec], Union[float, dict[str, Any]]]
+SpecTrainFn = Callable[[Spec], Union[float, dict[str, Any]]]
 
 
 def _check_spec(spec: Spec) -> None:
@@ -98,14 +98,14 @@ def peak_gpu_memory_mb(model: nn.Module, input_size: tuple[int, ...], batch_size
     return torch.cuda.max_memory_allocated(device) / 2 ** 20
 
 
-def _accuracy(spec: Spec, train_fn: Optional[TrainFn], results: dict[str, dict]) -> dict[str, Any]:
+def _accuracy(spec: Spec, train_fn: Optional[SpecTrainFn], results: dict[str, dict]) -> dict[str, Any]:
     if train_fn is not None:
         out = train_fn(spec)
         return dict(out) if isinstance(out, dict) else {"top1": float(out)}
     return {k: v for k, v in results.get(spec["name"], {}).items() if k != "name"}
 
 
-def compare_mixers(specs: Sequence[Spec], train_fn: Optional[TrainFn] = None,
+def compare_mixers(specs: Sequence[Spec], train_fn: Optional[SpecTrainFn] = None,
                    results: Optional[Sequence[dict[str, Any]]] = None, batch_size: int = 32,
                    iters: int = 5, num_classes: int = 10, measure_speed: bool = True,
                    ) -> list[dict[str, Any]]:
@@ -145,7 +145,7 @@ def compare_mixers(specs: Sequence[Spec], train_fn: Optional[TrainFn] = None,
 
 
 def engine_train_fn(train_config: str = "cifar10-quick", data_dir: Optional[str] = None,
-                    progress: bool = True, **settings: Any) -> TrainFn:
+                    progress: bool = True, **settings: Any) -> SpecTrainFn:
     """Return a train_fn that trains a spec with the training engine and reports its test top-1.
 
     ``settings`` override fields of the named training config (e.g. ``time_budget_min=3``).
