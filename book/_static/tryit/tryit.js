@@ -129,7 +129,7 @@ async function classifyNow() {
   setStatus(`${row}: ${runMs.toFixed(1)} ms for this image${load}.`, "done");
   window.tryit.runs += 1;
   window.tryit.last = {model: row, file: state.picture.file, probs, logits: Array.from(out.logits.data),
-                       runMs, loadMs: first ? loaded.loadMs : null, first};
+                       runMs, loadMs: first ? loaded.loadMs : null, first, at: performance.now()};
 }
 
 function showBars(probs) {
