@@ -18,7 +18,6 @@ import functools
 import http.server
 import json
 import os
-import platform
 import shlex
 import statistics
 import sys
@@ -27,6 +26,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from cifar_quick import cpu_name  # noqa: E402  (the processor's name, as the other benchmarks record it)
+
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -36,16 +38,6 @@ PAGE = "book/try_in_browser.html"
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
-
-
-def cpu_name() -> str:
-    """Return the processor's model name (from /proc/cpuinfo on Linux), else the platform's word."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def wait_for_run(page, runs: int, model: str) -> dict:
