@@ -137,6 +137,11 @@ def test_the_cli_exports_a_checkpoint(tmp_path, capsys):
     assert "row pooling" in capsys.readouterr().out and (tmp_path / "p.onnx").is_file()
     with pytest.raises(SystemExit):
         ex.main([])
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "pooling.pt").write_bytes(path.read_bytes())
+    ex.main(["--page", str(tmp_path / "page"), "--checkpoint-dir", str(tmp_path / "checkpoints")])
+    manifest = json.loads((tmp_path / "page" / ex.MANIFEST).read_text())
+    assert [m["row"] for m in manifest["models"]] == ["pooling"] and (tmp_path / "page" / "pooling.onnx").is_file()
 
 
 @pytest.mark.skipif(book.cifar10_dir() is None, reason="no CIFAR-10 folder")
