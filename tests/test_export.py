@@ -34,7 +34,7 @@ def suite_model(row: str) -> tuple[torch.nn.Module, bool]:
     return create_model(get_row(row).model).eval(), False
 
 
-@pytest.fixture(scope="module", params=["pooling", "identity", "attention"])
+@pytest.fixture(scope="module", params=["pooling", "identity", "attention", "random"])
 def exported(request, tmp_path_factory):
     """(row, torch model, whether it is trained, ONNX Runtime session) for one suite row."""
     model, trained = suite_model(request.param)
