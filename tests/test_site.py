@@ -8,6 +8,7 @@ scripts are served locally). Screenshots go under each test's tmp_path.
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
 import json
 import os
@@ -17,8 +18,10 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import nbformat
+import numpy as np
 import pytest
 import yaml
 
@@ -166,8 +169,8 @@ def _colab_url(doc: str) -> str:
     return f"{colab}/github/{repo}/blob/{config['repository'].get('branch', 'master')}/{doc}.ipynb"
 
 
-@pytest.mark.parametrize("doc", toc_files())
-def test_page_works_offline_in_chromium(doc, server, browser, tmp_path):
+def _watched_page(browser, server: str) -> tuple[Any, list[str]]:
+    """Return a new page whose requests off the site are blocked, and the list its problems go to."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     problems: list[str] = []
     page.on("console", lambda msg: msg.type == "error" and not any(
@@ -183,6 +186,12 @@ def test_page_works_offline_in_chromium(doc, server, browser, tmp_path):
             route.abort()
 
     page.route("**/*", only_local)
+    return page, problems
+
+
+@pytest.mark.parametrize("doc", toc_files())
+def test_page_works_offline_in_chromium(doc, server, browser, tmp_path):
+    page, problems = _watched_page(browser, server)
     page.goto(server + f"{doc}.html", wait_until="networkidle")
     page.wait_for_function("Array.from(document.images).every(img => img.complete)")
 
@@ -219,3 +228,84 @@ def test_site_serves_mathjax_and_widget_scripts_locally(site):
     scripts = config["sphinx"]["config"]["nb_ipywidgets_js"]
     assert all("://" not in src and (ROOT / "book" / "_static" / src).is_file() for src in scripts), (
         json.dumps(scripts))
+
+
+# --- the "Try it in your browser" page ----------------------------------------------------------
+
+TRYIT = "book/try_in_browser"
+ORT_WEB = ROOT / "book" / "_static" / "onnxruntime-web"
+
+
+def test_vendored_onnxruntime_web_matches_its_recorded_hashes():
+    recorded = dict(line.split()[::-1] for line in (ORT_WEB / "SOURCE.txt").read_text().splitlines()
+                    if re.fullmatch(r"[0-9a-f]{64}  \S+", line))
+    on_disk = {path.name for path in ORT_WEB.iterdir() if path.name != "SOURCE.txt"}
+    assert set(recorded) == on_disk, f"SOURCE.txt lists {sorted(recorded)}, the folder holds {sorted(on_disk)}"
+    for name, digest in recorded.items():
+        assert hashlib.sha256((ORT_WEB / name).read_bytes()).hexdigest() == digest, f"{name} changed"
+
+
+def _onnxruntime_probs(site: Path, row: str, image: np.ndarray) -> np.ndarray:
+    """Return the softmax of Python onnxruntime's logits for one (32, 32, 3) uint8 image."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(site / "_static" / "tryit" / "models" / f"{row}.onnx"))
+    x = image.transpose(2, 0, 1)[None].astype(np.float32) / 255
+    logits = session.run(["logits"], {"image": x})[0][0].astype(np.float64)
+    e = np.exp(logits - logits.max())
+    return e / e.sum()
+
+
+def _wait_for_run(page, runs: int, model: str) -> dict:
+    page.wait_for_function(f"window.tryit && window.tryit.runs >= {runs} && "
+                           f"window.tryit.last.model === {json.dumps(model)}", timeout=120_000)
+    return page.evaluate("window.tryit.last")
+
+
+def test_try_it_page_runs_the_models_in_chromium_as_onnxruntime_does(site, server, browser, tmp_path):
+    from PIL import Image
+
+    manifest = json.loads((site / "_static" / "tryit" / "models" / "manifest.json").read_text())
+    rows = [entry["row"] for entry in manifest["models"]]
+    assert rows[:2] == ["pooling", "identity"], f"the page's models: {rows}"
+    assert sum(entry["bytes"] for entry in manifest["models"]) <= 8_000_000
+    page, problems = _watched_page(browser, server)
+    page.goto(server + f"{TRYIT}.html")
+    _wait_for_run(page, 1, "pooling")
+
+    sample = "cat_0000.png"
+    image = np.asarray(Image.open(site / "_static" / "tryit" / "samples" / sample).convert("RGB"))
+    page.click(f'.tryit-gallery button[data-file="{sample}"]')
+    _wait_for_run(page, 2, "pooling")
+    seen = np.array(page.evaluate("Array.from(document.getElementById('tryit-seen').getContext('2d')"
+                                  ".getImageData(0, 0, 32, 32).data)"), dtype=np.uint8)
+    assert np.array_equal(seen.reshape(32, 32, 4)[..., :3], image), "the page did not see the image's pixels"
+    runs = 2
+
+    expected = {}
+    for row in rows:  # every model on the same picture, switched as a reader switches
+        if row != "pooling":
+            page.check(f'input[name="tryit-model"][value="{row}"]')
+        last = _wait_for_run(page, runs, row)
+        runs += 1
+        assert last["file"] == sample
+        expected[row] = _onnxruntime_probs(site, row, image)
+        got = np.array(last["probs"])
+        assert got.argmax() == expected[row].argmax(), f"{row}: top-1 differs from onnxruntime's"
+        assert np.abs(got - expected[row]).max() < 1e-3, f"{row}: probabilities differ from onnxruntime's"
+    # switching the mixer changes the output as Python says it does
+    assert np.abs(expected["pooling"] - expected["identity"]).max() > 1e-3
+
+    texts = page.locator(".tryit-bar").all_inner_texts()
+    assert len(texts) == 5 and manifest["classes"][int(expected[rows[-1]].argmax())] in texts[0]
+    assert page.locator("#tryit-mixer-out").evaluate("c => c.width") == 16
+
+    picture = tmp_path / "wide.png"  # a reader's picture: not square, not 32x32
+    Image.fromarray(np.tile(np.linspace(0, 255, 96, dtype=np.uint8)[None, :, None], (64, 1, 3))).save(picture)
+    page.set_input_files("#tryit-file", str(picture))
+    page.wait_for_function(f"window.tryit.runs >= {runs} && window.tryit.last.file === null", timeout=60_000)
+    assert "wide.png" in page.locator("#tryit-caption").inner_text()
+
+    page.screenshot(path=str(tmp_path / "try_in_browser.png"), full_page=True)
+    page.close()
+    assert not problems, "\n".join(problems)
