@@ -20,18 +20,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
 
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's package, whatever else is installed
+
 from metaformer_mini.checkpoint import load_checkpoint
 from metaformer_mini.configs import get_train_config
 from metaformer_mini.evaluate import evaluate, test_batches
 from metaformer_mini.train import resolve_amp, train
 
-ROOT = Path(__file__).resolve().parent.parent
 
 # name -> (the paper's choice put back, overrides of cifar10-quick, why the recipe departs)
 VARIANTS: dict[str, tuple[str, dict, str]] = {
@@ -120,7 +123,9 @@ def main() -> None:
         table = {"epochs": args.epochs, "seed": args.seed, "rows": {}}
     table.update(command="python benchmarks/recipe_ablation.py --epochs "
                  f"{args.epochs}" + (f" --seed {args.seed}" if args.seed else ""),
-                 torch=torch.__version__, cores=os.cpu_count(), base_config="cifar10-quick")
+                 torch=torch.__version__, cores=os.cpu_count(), base_config="cifar10-quick",
+                 commit=subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+                                       text=True).stdout.strip())
 
     def save() -> None:
         table_path.parent.mkdir(parents=True, exist_ok=True)
