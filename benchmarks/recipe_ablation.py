@@ -61,10 +61,11 @@ VARIANTS: dict[str, tuple[str, dict, str]] = {
 }
 
 
-def run_variant(name: str, epochs: int, seed: int, data_dir: Path, runs: Path) -> dict:
+def run_variant(name: str, epochs: int, seed: int, data_dir: Path, runs: Path, threads: int = 0) -> dict:
     """Train one variant (resuming its run folder if it was interrupted); return its row."""
     choice, overrides, why = VARIANTS[name]
-    config = get_train_config("cifar10-quick", {**overrides, "epochs": float(epochs), "seed": seed})
+    config = get_train_config("cifar10-quick", {**overrides, "epochs": float(epochs), "seed": seed,
+                                                "threads": threads})
     out = runs / name
     resume = (out / "last.pt").exists()
     load = os.getloadavg()[0]
@@ -112,6 +113,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads per run (0: torch's default); 1 wastes less on a busy machine")
     p.add_argument("--only", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "cifar10"))
     p.add_argument("--runs", default=str(ROOT / "runs" / "recipe_ablation"))
@@ -122,7 +125,8 @@ def main() -> None:
     if table.get("epochs") != args.epochs or table.get("seed") != args.seed:
         table = {"epochs": args.epochs, "seed": args.seed, "rows": {}}
     table.update(command="python benchmarks/recipe_ablation.py --epochs "
-                 f"{args.epochs}" + (f" --seed {args.seed}" if args.seed else ""),
+                 f"{args.epochs}" + (f" --seed {args.seed}" if args.seed else "")
+                 + (f" --threads {args.threads}" if args.threads else ""),
                  torch=torch.__version__, cores=os.cpu_count(), base_config="cifar10-quick",
                  commit=subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
                                        text=True).stdout.strip())
@@ -136,7 +140,7 @@ def main() -> None:
             continue
         start = time.perf_counter()
         print(f"[{time.strftime('%H:%M:%S')}] {name}: {VARIANTS[name][0]}", flush=True)
-        table["rows"][name] = run_variant(name, args.epochs, args.seed, Path(args.data_dir), runs)
+        table["rows"][name] = run_variant(name, args.epochs, args.seed, Path(args.data_dir), runs, args.threads)
         r = table["rows"][name]
         print(f"  test top-1 {r['test_top1']:.2f}% after {r['epochs']:.1f} epochs, "
               f"{time.perf_counter() - start:.0f} s wall", flush=True)
