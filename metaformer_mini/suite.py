@@ -14,9 +14,10 @@ from typing import Any, Optional
 
 from ._names import lookup
 from .configs import TrainConfig, get_train_config
+from .paper import METAFORMER, TABLE5
 
 RECIPE = "cifar10-suite"
-PAPER = "Yu et al., MetaFormer Is Actually What You Need for Vision, CVPR 2022 (arXiv 2111.11418v3)"
+PAPER = METAFORMER
 CHECKPOINT_ROWS = ("pooling", "attention", "spatial_mlp", "identity", "random", "sepconv")
 
 
@@ -52,53 +53,55 @@ class Row:
         return {"name": self.name, "model": self.model, "overrides": dict(self.overrides)}
 
 
-def _t5(top1: float, variant: str) -> PaperResult:
-    return PaperResult(top1, "Table 5", variant)
+def _t5(name: str) -> PaperResult:
+    """Return Table 5's number for suite row ``name``, from :mod:`metaformer_mini.paper`."""
+    number = TABLE5[name]
+    return PaperResult(number.value, number.table, number.row)
 
 
 MIXER_SEEDS = (0, 1, 2)  # the six mixers and the two hybrids; the other ablations train two
 SUITE: tuple[Row, ...] = (
     # token mixers on one skeleton (Figure 1 / Table 5 "Token mixers")
     Row("pooling", "mixer", "cifar_poolformer", seeds=MIXER_SEEDS,
-        paper=_t5(77.2, "Baseline: None (PoolFormer-S12)"),
+        paper=_t5("pooling"),
         note="the baseline of every ablation below: pool size 3, GroupNorm(1), GELU"),
     Row("attention", "mixer", "cifar_attentionformer", seeds=MIXER_SEEDS,
         note="the paper trains no all-attention S12; see hybrid_attention"),
     Row("spatial_mlp", "mixer", "cifar_mlpformer", seeds=MIXER_SEEDS,
         note="the paper trains no all-spatial-MLP S12; see hybrid_spatial_mlp"),
     Row("identity", "mixer", "cifar_identityformer", seeds=MIXER_SEEDS,
-        paper=_t5(74.3, "Pooling -> Identity mapping")),
+        paper=_t5("identity")),
     Row("random", "mixer", "cifar_randformer", seeds=MIXER_SEEDS,
-        paper=_t5(75.8, "Pooling -> Global random matrix (frozen)")),
+        paper=_t5("random")),
     Row("sepconv", "mixer", "cifar_convformer", seeds=MIXER_SEEDS,
-        paper=_t5(78.1, "Pooling -> Depthwise Convolution"),
+        paper=_t5("sepconv"),
         note="ours is ConvFormer's separable conv (1x1, 7x7 depthwise, 1x1); the paper's a depthwise conv"),
     # PoolFormer ablations (Table 5); the pooling row is pool size 3, GroupNorm, GELU
-    Row("pool5", "pool size", "cifar_poolformer", {"pool_size": 5}, paper=_t5(77.2, "Pooling size 3 -> 5")),
-    Row("pool7", "pool size", "cifar_poolformer", {"pool_size": 7}, paper=_t5(77.1, "Pooling size 3 -> 7")),
-    Row("pool9", "pool size", "cifar_poolformer", {"pool_size": 9}, paper=_t5(76.8, "Pooling size 3 -> 9"),
+    Row("pool5", "pool size", "cifar_poolformer", {"pool_size": 5}, paper=_t5("pool5")),
+    Row("pool7", "pool size", "cifar_poolformer", {"pool_size": 7}, paper=_t5("pool7")),
+    Row("pool9", "pool size", "cifar_poolformer", {"pool_size": 9}, paper=_t5("pool9"),
         note="CIFAR grids are 16/8/4/2 tokens wide, so 9x9 covers whole late stages"),
     Row("norm_layer", "norm", "cifar_poolformer", {"norm": "layer"},
-        paper=_t5(76.5, "Modified Layer Normalization -> Layer Normalization")),
+        paper=_t5("norm_layer")),
     Row("norm_batch", "norm", "cifar_poolformer", {"norm": "batch"},
-        paper=_t5(76.4, "Modified Layer Normalization -> Batch Normalization")),
+        paper=_t5("norm_batch")),
     Row("norm_none", "norm", "cifar_poolformer", {"norm": "none"},
-        paper=_t5(46.1, "Modified Layer Normalization -> None"),
+        paper=_t5("norm_none"),
         note="the blocks lose their norms; the head keeps its GroupNorm"),
-    Row("act_relu", "activation", "cifar_poolformer", {"act": "relu"}, paper=_t5(76.4, "GELU -> ReLU")),
-    Row("act_silu", "activation", "cifar_poolformer", {"act": "silu"}, paper=_t5(77.2, "GELU -> SiLU")),
+    Row("act_relu", "activation", "cifar_poolformer", {"act": "relu"}, paper=_t5("act_relu")),
+    Row("act_silu", "activation", "cifar_poolformer", {"act": "silu"}, paper=_t5("act_silu")),
     Row("act_starrelu", "activation", "cifar_poolformer", {"act": "starrelu"},
         note="StarReLU comes from MetaFormer Baselines (2210.13452), not this paper"),
     Row("hybrid_attention", "hybrid", "cifar_poolformer",
         {"stage_mixers": ("pooling", "pooling", "attention", "attention")}, seeds=MIXER_SEEDS,
-        paper=_t5(81.0, "[Pool, Pool, Pool, Pool] -> [Pool, Pool, Attention, Attention]")),
+        paper=_t5("hybrid_attention")),
     Row("hybrid_spatial_mlp", "hybrid", "cifar_poolformer",
         {"stage_mixers": ("pooling", "pooling", "spatial_mlp", "spatial_mlp")}, seeds=MIXER_SEEDS,
-        paper=_t5(77.9, "[Pool, Pool, Pool, Pool] -> [Pool, Pool, SpatialFC, SpatialFC]")),
+        paper=_t5("hybrid_spatial_mlp")),
     Row("no_channel_mlp", "component", "cifar_poolformer", {"channel_mlp": False},
-        paper=_t5(5.7, "Channel MLP -> None")),
+        paper=_t5("no_channel_mlp")),
     Row("no_residual", "component", "cifar_poolformer", {"residual": False},
-        paper=_t5(0.1, "Residual connection -> None"), note="expected to fail to train"),
+        paper=_t5("no_residual"), note="expected to fail to train"),
 )
 ROWS: dict[str, Row] = {row.name: row for row in SUITE}
 BASELINE = SUITE[0].name  # the row every other row differs from in one choice

@@ -1,0 +1,152 @@
+"""Verdicts with uncertainty: does the CIFAR-10 suite agree with each claim of the paper it tests?
+
+A claim compares two rows of the suite (``a`` against ``b``) and says which way the paper found
+the difference: ``"higher"`` (a beats b), ``"lower"`` (a loses to b) or ``"similar"`` (within
+``tolerance`` points of each other). Our difference of mean top-1 accuracies comes with a 95%
+confidence interval over training seeds:
+
+.. math::
+    \\Delta = \\bar a - \\bar b, \\qquad
+    \\Delta \\pm t_{0.975,\\,\\nu}\\; s \\sqrt{1/n_a + 1/n_b}
+
+where :math:`s` is the seed-to-seed standard deviation pooled over every row that trained two or
+more seeds (all rows share one recipe, so they share one noise level, and pooling gives an
+estimate with :math:`\\nu = \\sum_r (n_r - 1)` degrees of freedom instead of two or three).
+A run that diverged counts as chance, 10%: a network that cannot be trained is the collapse
+the paper reports for those rows.
+
+The verdict reads the interval: for "higher", *agrees* when it lies above 0, *disagrees* when it
+lies below 0, *within noise* when it contains 0 (mirrored for "lower"); for "similar", *agrees*
+when it lies inside [-tolerance, +tolerance], *disagrees* when it lies wholly outside, *within
+noise* otherwise. A claim whose rows have no results yet is *not run*.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+from scipy import stats
+
+from ..paper import TABLE5
+
+CHANCE = 10.0  # CIFAR-10 top-1 of a run that diverged
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim of the paper as a comparison of two suite rows."""
+
+    text: str
+    a: str
+    b: str
+    expect: str  # "higher", "lower" or "similar"
+    tolerance: float = 1.0  # points; used by "similar"
+
+    def __post_init__(self) -> None:
+        if self.expect not in ("higher", "lower", "similar"):
+            raise ValueError(f"Claim.expect must be 'higher', 'lower' or 'similar', got {self.expect!r}")
+        if self.tolerance <= 0:
+            raise ValueError(f"Claim.tolerance is in points and must be positive, got {self.tolerance!r}")
+
+    def paper_delta(self) -> Optional[float]:
+        """Return the paper's ImageNet-1K difference a - b (Table 5), None where it has no such rows."""
+        if self.a in TABLE5 and self.b in TABLE5:
+            return TABLE5[self.a].value - TABLE5[self.b].value
+        return None
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim("pooling beats identity mapping", "pooling", "identity", "higher"),
+    Claim("pooling is within reach of attention", "pooling", "attention", "similar"),
+    Claim("pooling is within reach of a spatial MLP", "pooling", "spatial_mlp", "similar"),
+    Claim("pooling beats a frozen random mixing matrix", "pooling", "random", "higher"),
+    Claim("a depthwise convolution beats pooling", "sepconv", "pooling", "higher"),
+    Claim("attention in the last two stages beats all-pooling", "hybrid_attention", "pooling", "higher"),
+    Claim("a spatial MLP in the last two stages beats all-pooling", "hybrid_spatial_mlp", "pooling",
+          "higher"),
+    Claim("pool size 5 performs as size 3", "pool5", "pooling", "similar"),
+    Claim("pool size 7 performs as size 3", "pool7", "pooling", "similar"),
+    Claim("LayerNorm loses to GroupNorm(1)", "norm_layer", "pooling", "lower"),
+    Claim("BatchNorm loses to GroupNorm(1)", "norm_batch", "pooling", "lower"),
+    Claim("no normalization collapses", "norm_none", "pooling", "lower"),
+    Claim("ReLU loses to GELU", "act_relu", "pooling", "lower"),
+    Claim("SiLU performs as GELU", "act_silu", "pooling", "similar"),
+    Claim("no channel MLP collapses", "no_channel_mlp", "pooling", "lower"),
+    Claim("no residual connection collapses", "no_residual", "pooling", "lower"),
+)
+
+
+def seed_scores(result: dict[str, Any]) -> list[float]:
+    """Return a row's top-1 per trained seed, a diverged run counting as chance (10%)."""
+    return [CHANCE if run["top1"] is None else run["top1"] for run in result["runs"]]
+
+
+def pooled_seed_sd(results: Sequence[dict[str, Any]]) -> tuple[Optional[float], int]:
+    """Return (s, degrees of freedom): the seed-to-seed standard deviation pooled over rows.
+
+    Rows with one seed carry no information about the noise; rows with a diverged run are left
+    out, since a collapse is not the seed noise of a trained network.
+    """
+    squares, dof = 0.0, 0
+    for result in results:
+        scores = [run["top1"] for run in result["runs"]]
+        if len(scores) < 2 or None in scores:
+            continue
+        mean = statistics.fmean(scores)
+        squares += sum((x - mean) ** 2 for x in scores)
+        dof += len(scores) - 1
+    return (math.sqrt(squares / dof), dof) if dof else (None, 0)
+
+
+def verdict(claim: Claim, results: Sequence[dict[str, Any]], level: float = 0.95) -> dict[str, Any]:
+    """Return our difference a - b for ``claim`` with its confidence interval and the verdict."""
+    if not 0 < level < 1:
+        raise ValueError(f"level is a confidence level in (0, 1), got {level!r}")
+    by_name = {r["name"]: r for r in results}
+    row = {"claim": claim.text, "a": claim.a, "b": claim.b, "expect": claim.expect,
+           "paper_delta": claim.paper_delta(), "delta": None, "low": None, "high": None,
+           "n_a": 0, "n_b": 0, "verdict": "not run"}
+    if claim.a not in by_name or claim.b not in by_name:
+        return row
+    a, b = seed_scores(by_name[claim.a]), seed_scores(by_name[claim.b])
+    s, dof = pooled_seed_sd(results)
+    delta = statistics.fmean(a) - statistics.fmean(b)
+    row.update(delta=delta, n_a=len(a), n_b=len(b))
+    if s is None:
+        row["verdict"] = "within noise"  # no estimate of the noise yet: no claim either way
+        return row
+    half = stats.t.ppf(0.5 + level / 2, dof) * s * math.sqrt(1 / len(a) + 1 / len(b))
+    low, high = delta - half, delta + half
+    row.update(low=low, high=high, seed_sd=s, dof=dof)
+    if claim.expect == "similar":
+        inside = -claim.tolerance <= low and high <= claim.tolerance
+        outside = low > claim.tolerance or high < -claim.tolerance
+        row["verdict"] = "agrees" if inside else "disagrees" if outside else "within noise"
+    else:
+        sign = 1 if claim.expect == "higher" else -1
+        lo, hi = sorted((sign * low, sign * high))
+        row["verdict"] = "agrees" if lo > 0 else "disagrees" if hi < 0 else "within noise"
+    return row
+
+
+def verdicts(results: Sequence[dict[str, Any]], claims: Sequence[Claim] = CLAIMS,
+             level: float = 0.95) -> list[dict[str, Any]]:
+    """Return :func:`verdict` for every claim, in order."""
+    return [verdict(claim, results, level) for claim in claims]
+
+
+def format_verdicts(rows: Sequence[dict[str, Any]]) -> str:
+    """Return the verdicts as a Markdown table."""
+    def num(value: Optional[float], fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
+    lines = ["| claim (a vs b) | paper ImageNet a - b | ours CIFAR-10 a - b | 95% interval | seeds | verdict |",
+             "|---|---:|---:|---|---|---|"]
+    for r in rows:
+        interval = "-" if r["low"] is None else f"[{r['low']:+.2f}, {r['high']:+.2f}]"
+        lines.append(f"| {r['claim']} ({r['a']} vs {r['b']}) | {num(r['paper_delta'], '+.1f')} | "
+                     f"{num(r['delta'], '+.2f')} | {interval} | {r['n_a']} vs {r['n_b']} | "
+                     f"{r['verdict']} |")
+    return "\n".join(lines)

@@ -1,0 +1,56 @@
+"""Tests for metaformer_mini/analysis/verdicts.py: intervals over seeds and the verdict rules."""
+import math
+
+import pytest
+from scipy import stats
+
+from metaformer_mini.analysis.verdicts import CLAIMS, Claim, format_verdicts, pooled_seed_sd, verdict
+
+
+def result(name, *scores):
+    return {"name": name, "runs": [{"seed": i, "top1": s} for i, s in enumerate(scores)]}
+
+
+def test_pooled_sd_uses_every_row_with_two_trained_seeds():
+    rows = [result("x", 80.0, 82.0), result("y", 70.0, 71.0, 72.0), result("z", 60.0),
+            result("d", 50.0, None)]
+    s, dof = pooled_seed_sd(rows)
+    assert dof == 3 and s == pytest.approx(math.sqrt((2 + 2) / 3))
+
+
+def test_interval_and_verdicts_follow_the_claim():
+    rows = [result("pooling", 85.0, 85.2, 84.8), result("identity", 84.0, 84.2, 83.8),
+            result("pool5", 85.1, 84.9, 85.0)]
+    s, dof = pooled_seed_sd(rows)
+    row = verdict(Claim("pooling beats identity", "pooling", "identity", "higher"), rows)
+    half = stats.t.ppf(0.975, dof) * s * math.sqrt(2 / 3)
+    assert row["delta"] == pytest.approx(1.0) and row["low"] == pytest.approx(1.0 - half)
+    assert row["verdict"] == "agrees" and row["paper_delta"] == pytest.approx(2.9)
+    assert verdict(Claim("t", "identity", "pooling", "higher"), rows)["verdict"] == "disagrees"
+    assert verdict(Claim("t", "identity", "pooling", "lower"), rows)["verdict"] == "agrees"
+    assert verdict(Claim("t", "pool5", "pooling", "similar"), rows)["verdict"] == "agrees"
+    assert verdict(Claim("t", "identity", "pooling", "similar", 0.3), rows)["verdict"] == "disagrees"
+    assert verdict(Claim("t", "pool7", "pooling", "similar"), rows)["verdict"] == "not run"
+
+
+def test_a_diverged_run_counts_as_chance_and_an_overlap_is_within_noise():
+    rows = [result("pooling", 85.0, 84.0), result("no_residual", None, None),
+            result("identity", 84.5, 85.5)]
+    assert verdict(Claim("t", "no_residual", "pooling", "lower"), rows)["delta"] == pytest.approx(-74.5)
+    assert verdict(Claim("t", "pooling", "identity", "higher"), rows)["verdict"] == "within noise"
+
+
+def test_bad_claims_and_levels_are_refused():
+    with pytest.raises(ValueError, match="expect must be"):
+        Claim("t", "a", "b", "better")
+    with pytest.raises(ValueError, match="tolerance .* positive"):
+        Claim("t", "a", "b", "similar", 0)
+    with pytest.raises(ValueError, match="level .* got 1.5"):
+        verdict(CLAIMS[0], [], level=1.5)
+
+
+def test_every_claim_names_declared_rows_and_formats():
+    from metaformer_mini.experiments import list_rows
+    assert {c.a for c in CLAIMS} | {c.b for c in CLAIMS} <= set(list_rows())
+    table = format_verdicts([verdict(c, []) for c in CLAIMS])
+    assert table.count("not run") == len(CLAIMS)
