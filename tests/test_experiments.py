@@ -10,7 +10,7 @@ import torch
 
 from metaformer_mini import experiments as ex
 from metaformer_mini.checkpoint import build_model, save_checkpoint
-from metaformer_mini.configs import get_train_config
+from metaformer_mini.configs import SUITE_EPOCHS, get_train_config
 from metaformer_mini.registry import get_config
 from metaformer_mini.train import TrainingDiverged
 
@@ -39,8 +39,8 @@ class FakeTrain:
                 "device": "fake CPU", "amp": "bf16"}
 
 
-def run(names, tmp_path, fake, budget=0.5):
-    return ex.run_suite(names, budget, results_dir=tmp_path / "r", checkpoint_dir=tmp_path / "ck",
+def run(names, tmp_path, fake):
+    return ex.run_suite(names, results_dir=tmp_path / "r", checkpoint_dir=tmp_path / "ck",
                         train_fn=fake, check_checkpoints=False, progress=False, command="pytest")
 
 
@@ -69,39 +69,41 @@ def test_rows_differ_from_the_pooling_row_in_the_declared_choice_only():
         config = get_config(row.model, **row.overrides).to_dict()
         assert {k: v for k, v in config.items() if base[k] != v} == diff, name
     mixer_rows = [r for r in ex.SUITE if r.group == "mixer"]
-    assert len(mixer_rows) == 6 and all(len(r.seeds) >= 2 for r in mixer_rows)
-    assert len(ex.SUITE) == 19 and sum(len(r.seeds) for r in ex.SUITE) == 25
+    assert len(mixer_rows) == 6 and all(len(r.seeds) >= 3 for r in mixer_rows)
+    assert all(len(r.seeds) >= 3 for r in ex.SUITE if r.group == "hybrid")
+    assert all(len(r.seeds) >= 1 for r in ex.SUITE) and len(ex.SUITE) == 19
+    assert ex.BASELINE == "pooling" and set(ex.CHECKPOINT_ROWS) == {r.name for r in mixer_rows}
 
 
-def test_every_row_uses_the_same_recipe_and_budget():
-    configs = [r.train_config(0, 1.5) for r in ex.SUITE]
+def test_every_row_trains_the_same_fixed_epochs_with_no_time_budget():
+    configs = [r.train_config(0) for r in ex.SUITE]
     for config, row in zip(configs, ex.SUITE):
-        assert (config.name, config.time_budget_min, config.seed) == ("cifar10-suite", 1.5, 0)
-        recipe = get_train_config("cifar10-suite", {"model": row.model, "time_budget_min": 1.5})
+        assert (config.name, config.time_budget_min, config.seed) == ("cifar10-suite", 0.0, 0)
+        assert config.epochs == SUITE_EPOCHS and ex.row_config(row)["epochs"] == SUITE_EPOCHS
+        recipe = get_train_config("cifar10-suite", {"model": row.model})
         assert dataclasses.asdict(config) == dataclasses.asdict(recipe) | {"model_overrides": dict(row.overrides)}
 
 
-def test_the_suite_recipe_is_the_quick_recipe_on_the_paper_skeleton():
+def test_the_quick_recipe_is_the_suite_recipe_with_a_faster_model_and_pipeline():
     quick, suite = get_train_config("cifar10-quick"), get_train_config("cifar10-suite")
     assert suite.model_overrides == {} and quick.model == suite.model
     different = {k for k, v in dataclasses.asdict(quick).items() if dataclasses.asdict(suite)[k] != v}
-    assert different == {"name", "model_overrides", "progressive_start", "crop_padding", "whiten_stem",
-                         "tta_shift", "label_smoothing", "optimizer"}
-    assert (suite.crop_padding, suite.whiten_stem, suite.tta_shift, suite.label_smoothing,
-            suite.optimizer) == (4, False, 0, 0.1, "adamw")  # as the suite ran
+    assert different == {"name", "model_overrides", "progressive_start", "crop_padding"}
+    assert (suite.whiten_stem, suite.optimizer, suite.tta_flip, suite.tta_shift, suite.label_smoothing,
+            suite.crop_padding, suite.time_budget_min) == (True, "muon", True, 1, 0.2, 2, 0.0)
     assert suite.progressive_start == 0  # fixed-grid mixers (spatial MLP, random) need 32x32 throughout
-    pooling = ex.get_row("pooling").train_config(0, 1.0)
+    pooling = ex.get_row("pooling").train_config(0)
     model = build_model(pooling, 10)
     assert (model.config.norm, model.config.act, model.config.token_mixers[0]) == ("group", "gelu", "pooling")
 
 
 def test_train_command_repeats_the_run():
     row = ex.get_row("hybrid_spatial_mlp")
-    config = row.train_config(1, 1.2)
+    config = row.train_config(1)
     words = shlex.split(ex.train_command(config, row, "../shared/data/cifar10"))
+    assert "--time-budget-min" not in words
     sets = words[words.index("--set") + 1:words.index("--data-dir")]
-    budget = float(words[words.index("--time-budget-min") + 1])
-    again = get_train_config(words[words.index("--config") + 1], [*sets, f"time_budget_min={budget}"])
+    again = get_train_config(words[words.index("--config") + 1], sets)
     assert dataclasses.asdict(again) == dataclasses.asdict(config)
 
 
@@ -112,10 +114,8 @@ def test_bad_row_names_give_a_clear_error(tmp_path, capsys):
         run(["nope"], tmp_path, FakeTrain())
     with pytest.raises(SystemExit, match="did you mean 'act_relu'"):
         ex.main(["run", "act_rel", "--results-dir", str(tmp_path)])
-    with pytest.raises(ValueError, match="budget_min .* positive"):
-        run(["pool5"], tmp_path, FakeTrain(), budget=0)
-    with pytest.raises(ValueError, match="no trained checkpoint for 'random'"):
-        ex.load_suite_model("random")
+    with pytest.raises(ValueError, match="no trained checkpoint for 'pool5'"):
+        ex.load_suite_model("pool5")
 
 
 # --- running and resuming --------------------------------------------------------------------
@@ -123,15 +123,27 @@ def test_bad_row_names_give_a_clear_error(tmp_path, capsys):
 def test_resume_skips_finished_runs_and_reruns_changed_ones(tmp_path):
     fake = FakeTrain()
     (result,) = run(["pool5"], tmp_path, fake)
-    assert fake.calls == [("cifar_poolformer", {"pool_size": 5}, 0)]
-    assert result["top1_mean"] == 40.0 and result["complete"] and result["params"] > 1e6
+    assert fake.calls == [("cifar_poolformer", {"pool_size": 5}, 0), ("cifar_poolformer", {"pool_size": 5}, 1)]
+    assert result["top1_mean"] == 40.5 and result["complete"] and result["params"] > 1e6
     assert result["runs"][0]["train_config"]["model_overrides"] == {"pool_size": 5}
     run(["pool5"], tmp_path, fake)
-    assert len(fake.calls) == 1  # finished: skipped
-    run(["pool5"], tmp_path, fake, budget=0.7)
-    assert len(fake.calls) == 2  # another budget is another config: re-run
-    saved = json.loads((tmp_path / "r" / "pool5.json").read_text())
-    assert saved["config"]["budget_min"] == 0.7 and len(saved["runs"]) == 1
+    assert len(fake.calls) == 2  # finished: skipped
+    path = tmp_path / "r" / "pool5.json"
+    saved = json.loads(path.read_text())
+    saved["config"]["epochs"] = 3  # another epoch count is another config: re-run
+    path.write_text(json.dumps(saved))
+    run(["pool5"], tmp_path, fake)
+    assert len(fake.calls) == 4  # both declared seeds again
+    saved = json.loads(path.read_text())
+    assert saved["config"]["epochs"] == SUITE_EPOCHS and len(saved["runs"]) == 2
+
+
+def test_runs_go_seed_by_seed_across_rows(tmp_path):
+    fake = FakeTrain()
+    run(["pool5", "identity"], tmp_path, fake)
+    assert [(c[0], c[2]) for c in fake.calls] == [
+        ("cifar_poolformer", 0), ("cifar_identityformer", 0), ("cifar_poolformer", 1),
+        ("cifar_identityformer", 1), ("cifar_identityformer", 2)]
 
 
 def test_an_interrupted_row_resumes_at_its_missing_seed(tmp_path):
@@ -141,17 +153,17 @@ def test_an_interrupted_row_resumes_at_its_missing_seed(tmp_path):
     assert [r["seed"] for r in partial["runs"]] == [0] and not partial["complete"]
     fake = FakeTrain()
     (result,) = run(["random"], tmp_path, fake)
-    assert [c[2] for c in fake.calls] == [1]
-    assert result["top1_seeds"] == [40.0, 41.0] and result["top1_mean"] == 40.5 and result["complete"]
-    assert result["top1_std"] == pytest.approx(statistics.stdev([40.0, 41.0]))
+    assert [c[2] for c in fake.calls] == [1, 2]
+    assert result["top1_seeds"] == [40.0, 41.0, 42.0] and result["top1_mean"] == 41.0
+    assert result["complete"] and result["top1_std"] == pytest.approx(statistics.stdev([40.0, 41.0, 42.0]))
 
 
 def test_a_diverged_run_is_recorded_not_fatal(tmp_path, capsys):
     (result,) = run(["no_residual"], tmp_path, FakeTrain(diverge=True))
-    assert result["top1_seeds"] == [None] and result["top1_mean"] is None and result["complete"]
+    assert result["top1_seeds"] == [None, None] and result["top1_mean"] is None and result["complete"]
     assert "nan" in result["runs"][0]["diverged"]
     (row,) = ex.results_table([result])
-    assert "| no_residual | component | diverged | diverged | - |" in ex.format_results_table([row])
+    assert "| no_residual | component | diverged | diverged / diverged | - |" in ex.format_results_table([row])
 
 
 def test_checkpoint_rows_leave_small_int8_checkpoints_that_load(tmp_path):
@@ -163,14 +175,14 @@ def test_checkpoint_rows_leave_small_int8_checkpoints_that_load(tmp_path):
     assert path.stat().st_size == first["checkpoint_bytes"] < 0.3 * 4 * result["params"] + 2e5
     model = ex.load_suite_model("identity", tmp_path / "ck")
     torch.manual_seed(0)
-    reference = build_model(ex.get_row("identity").train_config(0, 0.5), 10).eval()
+    reference = build_model(ex.get_row("identity").train_config(0), 10).eval()
     x = torch.randn(4, 3, 32, 32)
     with torch.no_grad():
         a, b = model(x), reference(x)
     assert not model.training and (a - b).abs().max() < 0.05 * b.abs().max()
     path.unlink()  # a lost checkpoint makes its seed unfinished again
     run(["identity"], tmp_path, fake)
-    assert [c[2] for c in fake.calls] == [0, 1, 0] and path.is_file()
+    assert [c[2] for c in fake.calls] == [0, 1, 2, 0] and path.is_file()
 
 
 def test_quantize_roundtrip_error_is_half_a_step():
@@ -185,27 +197,26 @@ def test_quantize_roundtrip_error_is_half_a_step():
 
 # --- the committed results ------------------------------------------------------------------
 
-def test_every_declared_row_has_a_result_whose_config_matches():
+def test_every_committed_result_matches_its_declared_row():
     results = {r["name"]: r for r in ex.load_results()}
-    assert sorted(results) == sorted(ex.list_rows())
-    budgets = {r["config"]["budget_min"] for r in results.values()}
-    assert len(budgets) == 1  # one recipe, one budget for the whole table
-    for row in ex.SUITE:
-        result = results[row.name]
-        budget = result["config"]["budget_min"]
-        assert result["config"] == ex.row_config(row, budget), row.name
-        assert ex.finished_seeds(result, row, budget, RESULTS) == set(row.seeds), row.name
-        assert [r["seed"] for r in result["runs"]] == list(row.seeds)
+    assert ex.BASELINE in results and set(results) <= set(ex.list_rows())
+    for name, result in results.items():
+        row = ex.get_row(name)
+        assert result["config"] == ex.row_config(row), name  # the same recipe and fixed epochs
+        seeds = [r["seed"] for r in result["runs"]]
+        assert ex.finished_seeds(result, row, RESULTS) == set(seeds) <= set(row.seeds), name
+        assert result["complete"] == (set(seeds) == set(row.seeds))
         for run_ in result["runs"]:
             assert run_["git_commit"]
             assert run_["command"].startswith("python -m metaformer_mini.experiments run")
             assert run_["train_command"].startswith("python -m metaformer_mini.train")
             assert 0 <= run_["top1"] <= 100 and run_["load_avg_start"][0] >= 0
+            assert run_["epochs"] == pytest.approx(SUITE_EPOCHS) and run_["wall_seconds"] > 0
 
 
 def test_loader_reproduces_the_committed_table():
     rows = ex.results_table()
-    assert [r["name"] for r in rows] == ex.list_rows()
+    assert [r["name"] for r in rows] == [n for n in ex.list_rows() if ex.result_path(RESULTS, n).is_file()]
     for r, result in zip(rows, ex.load_results()):
         assert r["top1_seeds"] == [run_["top1"] for run_ in result["runs"]]
         assert r["top1"] == pytest.approx(statistics.fmean(r["top1_seeds"]))
@@ -217,12 +228,13 @@ def test_loader_reproduces_the_committed_table():
 
 
 def test_committed_checkpoints_load_and_are_small():
-    sizes = [(ex.default_checkpoint_dir() / f"{n}.pt").stat().st_size for n in ex.CHECKPOINT_ROWS]
-    assert sum(sizes) < 20e6 and max(sizes) < 5e6
-    model = ex.load_suite_model("attention")
-    assert model.config.token_mixers == ("attention",) * 4 and model.config.num_classes == 10
     results = {r["name"]: r for r in ex.load_results()}
-    for name in ex.CHECKPOINT_ROWS:
+    kept = [n for n in ex.CHECKPOINT_ROWS if n in results]
+    sizes = [(ex.default_checkpoint_dir() / f"{n}.pt").stat().st_size for n in kept]
+    assert ex.BASELINE in kept and sum(sizes) < 20e6 and max(sizes) < 5e6
+    model = ex.load_suite_model(ex.BASELINE)
+    assert model.config.token_mixers == ("pooling",) * 4 and model.config.num_classes == 10
+    for name in kept:
         run_ = results[name]["runs"][0]
         assert abs(run_["checkpoint_top1"] - run_["top1"]) < 1.0  # int8 weights cost little
 
@@ -236,7 +248,7 @@ def test_list_and_table_commands(tmp_path, capsys):
     assert [line.split()[-1] for line in listing if line.startswith("pool9")] == ["done"]
     ex.main(["table", "--results-dir", str(tmp_path / "r")])
     table = capsys.readouterr().out
-    assert "| pool9 | pool size | 40.00 | 40.00 | - |" in table and "76.8 (Table 5)" in table
+    assert "| pool9 | pool size | 40.50 | 40.00 / 41.00 | - |" in table and "76.8 (Table 5)" in table
 
 
 def test_a_seed_run_reads_and_writes_the_keys_of_the_committed_results():
