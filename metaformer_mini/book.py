@@ -61,6 +61,23 @@ def repo_root() -> Optional[Path]:
     return None
 
 
+def results_dir() -> Path:
+    """Return the folder of committed results: the checkout's ``results/``, or the installed copy's.
+
+    An installed package (pip from git, Colab) carries the same files as ``metaformer_mini/results``
+    (``pyproject.toml`` maps them in), so the chapters read one set of numbers and models anywhere.
+    """
+    root = repo_root()
+    if root is not None:
+        return root / "results"
+    packaged = Path(__file__).resolve().parent / "results"
+    if not packaged.is_dir():
+        raise FileNotFoundError(f"this metaformer_mini ({Path(__file__).parent}) is neither a "
+                                "checkout nor an installed copy with its results; reinstall it "
+                                "from the repository (README, Set-up)")
+    return packaged
+
+
 def _is_image_folder(path: Path) -> bool:
     return (path / "test").is_dir() or (path / "train").is_dir()
 

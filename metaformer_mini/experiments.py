@@ -45,7 +45,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ._io import atomic_write, plain
-from .book import cifar10_dir, repo_root
+from .book import cifar10_dir, repo_root, results_dir
 from .checkpoint import (SUITE_WEIGHTS_FORMAT, dequantize_weights, quantize_weights,  # noqa: F401
                          read_suite_checkpoint, save_suite_checkpoint)
 from .configs import TrainConfig, config_from_dict
@@ -57,21 +57,13 @@ from .train import TrainingDiverged
 TrainFn = Callable[..., dict[str, Any]]  # metaformer_mini.train.train, or a test's stand-in
 
 def default_results_dir() -> Path:
-    """Return ``<repo>/results/cifar10-suite``, where the committed suite lives."""
-    return _results_root() / RECIPE
+    """Return ``results/cifar10-suite`` (:func:`book.results_dir`), where the committed suite lives."""
+    return results_dir() / RECIPE
 
 
 def default_checkpoint_dir() -> Path:
-    """Return ``<repo>/results/checkpoints``, where the suite's small trained models live."""
-    return _results_root() / "checkpoints"
-
-
-def _results_root() -> Path:
-    root = repo_root()
-    if root is None:
-        raise FileNotFoundError("metaformer_mini runs from an installed copy, not a checkout, so "
-                                "there is no results/ folder; pass results_dir/checkpoint_dir")
-    return root / "results"
+    """Return ``results/checkpoints`` (:func:`book.results_dir`), where the suite's small trained models live."""
+    return results_dir() / "checkpoints"
 
 
 # --- provenance ------------------------------------------------------------------------------
