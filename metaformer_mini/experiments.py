@@ -374,7 +374,7 @@ def results_table(results: Optional[Sequence[dict[str, Any]]] = None,
             "wall_minutes": sum(run["suite_wall_seconds"] for run in r["runs"]) / 60,
             "epochs": statistics.fmean(run["epochs"] or 0.0 for run in r["runs"]),
             "load_avg": statistics.fmean(run["load_avg_start"][0] for run in r["runs"]),
-            "epochs_config": r["config"]["epochs"],
+            "epochs_config": r["config"]["epochs"], "device": r["device"],
             "paper_top1": paper.get("top1"), "paper_table": paper.get("table"),
             "paper_delta": None if paper.get("top1") is None else paper["top1"] - paper_base})
     return table
@@ -396,6 +396,10 @@ def format_results_table(rows: Sequence[dict[str, Any]]) -> str:
             f"{seeds} | {num(r['delta'], '+.2f')} | "
             f"{r['params'] / 1e6:.2f} | {r['macs'] / 1e6:.1f} | {r['throughput_cpu']:.0f} | "
             f"{r['epochs']:.1f} | {r['wall_minutes']:.1f} | {paper} | {num(r['paper_delta'], '+.1f')} |")
+    runs = sum(len(r["top1_seeds"]) for r in rows)
+    hours = sum(r["wall_minutes"] for r in rows) / 60
+    devices = ", ".join(sorted({r["device"] for r in rows}))
+    lines += ["", f"{runs} runs in {hours:.1f} hours of wall time ({devices})."]
     return "\n".join(lines)
 
 
