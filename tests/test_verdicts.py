@@ -4,7 +4,8 @@ import math
 import pytest
 from scipy import stats
 
-from metaformer_mini.analysis.verdicts import CLAIMS, Claim, format_verdicts, pooled_seed_sd, verdict
+from metaformer_mini.analysis.verdicts import (CLAIMS, Claim, format_summary, format_verdicts,
+                                               pooled_seed_sd, verdict)
 
 
 def result(name, *scores):
@@ -54,3 +55,18 @@ def test_every_claim_names_declared_rows_and_formats():
     assert {c.a for c in CLAIMS} | {c.b for c in CLAIMS} <= set(list_rows())
     table = format_verdicts([verdict(c, []) for c in CLAIMS])
     assert table.count("not run") == len(CLAIMS)
+
+
+def test_summary_names_the_baseline_and_groups_the_verdicts():
+    def row(name, group, *scores):
+        return {**result(name, *scores), "group": group, "config": {"epochs": 15}}
+    rows = [row("pooling", "mixer", 85.0, 85.2, 84.8), row("identity", "mixer", 84.0, 84.2, 83.8),
+            row("random", "mixer", 85.1, 84.9), row("pool5", "pool_size", 85.3)]
+    text = format_summary(rows)
+    assert text.startswith("At 15 epochs on CIFAR-10 (4 rows, 9 runs so far), the pooling "
+                           "baseline reaches 85.00% test top-1 over 3 seeds")
+    assert "pooling 85.00, identity 84.00, random 85.00." in text  # mixer rows only
+    assert "*Agree with the paper:* pooling beats identity mapping (+1.00 points); pool size 5" in text
+    assert "*Within the seed noise:* pooling beats a frozen random mixing matrix (+0.00 points)" in text
+    assert "Disagree" not in text and text.endswith(f"{len(CLAIMS) - 3} of the {len(CLAIMS)} claims are not run yet.")
+    assert format_summary(rows[1:]) == "The suite has no results for its baseline row yet."

@@ -150,3 +150,32 @@ def format_verdicts(rows: Sequence[dict[str, Any]]) -> str:
                      f"{num(r['delta'], '+.2f')} | {interval} | {r['n_a']} vs {r['n_b']} | "
                      f"{r['verdict']} |")
     return "\n".join(lines)
+
+
+def format_summary(results: Sequence[dict[str, Any]], baseline: str = "pooling") -> str:
+    """Return what the suite shows so far, in a few Markdown sentences: the rows and the verdicts.
+
+    ``book/teachers.md`` carries this text for group leaders (a test keeps it equal to the
+    committed results); chapter 9 gives the intervals behind it.
+    """
+    by_name = {r["name"]: r for r in results}
+    if baseline not in by_name:
+        return "The suite has no results for its baseline row yet."
+    base = by_name[baseline]
+    epochs = base["config"]["epochs"]
+    runs = sum(len(r["runs"]) for r in results)
+    mixers = ", ".join(f"{r['name']} {statistics.fmean(seed_scores(r)):.2f}"
+                       for r in results if r["group"] == "mixer")
+    lines = [f"At {epochs} epochs on CIFAR-10 ({len(results)} rows, {runs} runs so far), the "
+             f"{baseline} baseline reaches {statistics.fmean(seed_scores(base)):.2f}% test top-1 "
+             f"over {len(base['runs'])} seeds; the mixer rows' means are: {mixers}."]
+    rows = verdicts(results)
+    run = [r for r in rows if r["verdict"] != "not run"]
+    headings = {"agrees": "Agree with the paper", "disagrees": "Disagree with the paper",
+                "within noise": "Within the seed noise"}
+    for kind, heading in headings.items():
+        claims = [f"{r['claim']} ({r['delta']:+.2f} points)" for r in run if r["verdict"] == kind]
+        if claims:
+            lines.append(f"*{heading}:* {'; '.join(claims)}.")
+    lines.append(f"{len(rows) - len(run)} of the {len(rows)} claims are not run yet.")
+    return "\n".join(lines)
