@@ -397,3 +397,8 @@ def test_config_fields_that_depend_on_each_other_or_on_torchvision(changes, mess
     with pytest.raises(ValueError, match=message):
         configs.TrainConfig(**changes)
 
+
+def test_cli_time_budget_flag_is_range_checked(capsys):
+    with pytest.raises(SystemExit):
+        train.main(["--time-budget-min", "-1", "--download"])
+    assert "argument --time-budget-min: must be 0 or more, got -1.0" in capsys.readouterr().err
