@@ -105,7 +105,8 @@ def keep_freed_memory() -> bool:
     32 MiB) to the kernel, so each training step on a CPU faults its activations' pages in afresh
     (``tests/test_train.py`` counts the faults). Raising the mmap and trim
     thresholds (``mallopt``, the same as the ``MALLOC_MMAP_THRESHOLD_`` and
-    ``MALLOC_TRIM_THRESHOLD_`` environment variables) keeps those pages in the process. A no-op
+    ``MALLOC_TRIM_THRESHOLD_`` environment variables) keeps those pages in the process;
+    ``benchmarks/keep_freed_memory.py`` times the step with and without it. A no-op
     without glibc (Windows, macOS, musl).
     """
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None) if os.name == "posix" else None
