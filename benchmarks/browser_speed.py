@@ -24,10 +24,12 @@ import sys
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from cifar_quick import cpu_name  # noqa: E402  (the processor's name, as the other benchmarks record it)
+from metaformer_mini._names import flag  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -100,12 +102,13 @@ def measure(site: Path, images: int) -> dict:
                                 "rest": sum(load.values()) - runtime - model, "requests": len(load)}}
 
 
-def main() -> None:
+def main(argv: Optional[list[str]] = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--site", default=str(ROOT / "_build" / "html"), help="the built site (default: _build/html)")
-    parser.add_argument("--images", type=int, default=20, help="warm runs per model (default 20)")
+    parser.add_argument("--images", type=flag("[1, inf)"), default=20, help="warm runs per model (default 20)")
     parser.add_argument("--out", default=str(ROOT / "results" / "browser_speed.json"), help="the JSON to write")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     site = Path(args.site)
     if not (site / PAGE).is_file():
         raise FileNotFoundError(f"{site / PAGE} is missing: build the site first "
@@ -114,7 +117,7 @@ def main() -> None:
         raise FileNotFoundError(f"{CHROMIUM} is missing: apt-get install -y chromium")
     load_before = os.getloadavg()[0]
     result = measure(site, args.images)
-    result.update(command=shlex.join(["python", *sys.argv]), date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    result.update(command=shlex.join(["python", "benchmarks/browser_speed.py", *argv]), date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   cpu=f"{cpu_name()}, {os.cpu_count()} cores", threads=1,
                   load=[round(load_before, 2), round(os.getloadavg()[0], 2)])
     print(f"Chromium {result['chromium']}, {result['cpu']}, ONNX Runtime Web wasm, 1 thread, "

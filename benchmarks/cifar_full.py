@@ -16,11 +16,13 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Optional
 
 import torch
 
 from cifar_quick import ROOT, imagenet_step_throughput
-from metaformer_mini.configs import get_train_config
+from metaformer_mini._names import flag
+from metaformer_mini.configs import RANGES, get_train_config
 from metaformer_mini.train import train
 
 GOAL = 94.0
@@ -35,16 +37,16 @@ def first_at_goal(history: list[dict]) -> dict | None:
     return None
 
 
-def main() -> None:
+def main(argv: Optional[list[str]] = None) -> None:
     """Measure the S12 step (on a GPU), train cifar10-full, print the row and write it as JSON."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--time-budget-min", type=float, default=0.0,
+    p.add_argument("--time-budget-min", type=flag(RANGES["time_budget_min"], float), default=0.0,
                    help="fit the schedule to this many minutes of training (0: the config's epochs)")
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "cifar10"))
     p.add_argument("--out", default=str(ROOT / "runs" / "cifar_full"), help="run folders go here")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra config overrides")
     p.add_argument("--table", default=str(ROOT / "results" / "cifar_full.json"))
-    args = p.parse_args()
+    args = p.parse_args(argv)
     sets = [*args.set, f"time_budget_min={args.time_budget_min}"]
     config = get_train_config("cifar10-full", sets)
     if not torch.cuda.is_available() and config.device != "cpu":

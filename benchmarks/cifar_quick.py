@@ -18,9 +18,11 @@ import os
 import platform
 import time
 from pathlib import Path
+from typing import Optional
 
 import torch
 
+from metaformer_mini._names import flag
 from metaformer_mini.configs import get_train_config
 from metaformer_mini.registry import create_model
 from metaformer_mini.train import train
@@ -73,16 +75,17 @@ def imagenet_step_throughput(batch: int = 128, steps: int = 20) -> dict:
             "images_per_s": steps * batch / seconds}
 
 
-def main() -> None:
+def main(argv: Optional[list[str]] = None) -> None:
     """Run the budgets, print the table, write it as JSON."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--budgets", type=float, nargs="+", default=[3, 10], help="minutes of training")
+    p.add_argument("--budgets", type=flag("(0, inf)", float), nargs="+", default=[3, 10],
+                   help="minutes of training")
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "cifar10"))
     p.add_argument("--out", default=str(ROOT / "runs" / "cifar_quick"), help="run folders go here")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra config overrides")
     p.add_argument("--table", default=str(ROOT / "results" / "cifar_quick.json"),
                    help="the table as JSON (the committed one is what chapter 6 shows)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     out = Path(args.out)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     print(f"cifar10-quick on {cpu_name()}, {os.cpu_count()} cores, "

@@ -24,14 +24,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's package, whatever else is installed
 
+from metaformer_mini._names import flag
 from metaformer_mini.checkpoint import load_checkpoint
-from metaformer_mini.configs import get_train_config
+from metaformer_mini.configs import RANGES, get_train_config
 from metaformer_mini.evaluate import evaluate, test_batches
 from metaformer_mini.train import resolve_amp, train
 
@@ -108,18 +110,18 @@ def print_table(table: dict) -> None:
               + " / ".join(f"{v:.2f}%" for v in table["tta"].values()))
 
 
-def main() -> None:
+def main(argv: Optional[list[str]] = None) -> None:
     """Run the variants not yet in the table, writing it after each; print it."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=flag("[1, inf)"), default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0,
+    p.add_argument("--threads", type=flag(RANGES["threads"]), default=0,
                    help="torch threads per run (0: torch's default); 1 wastes less on a busy machine")
     p.add_argument("--only", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "cifar10"))
     p.add_argument("--runs", default=str(ROOT / "runs" / "recipe_ablation"))
     p.add_argument("--table", default=str(ROOT / "results" / "recipe_ablation.json"))
-    args = p.parse_args()
+    args = p.parse_args(argv)
     table_path, runs = Path(args.table), Path(args.runs) / f"e{args.epochs}-s{args.seed}"
     table = json.loads(table_path.read_text()) if table_path.is_file() else {}
     if table.get("epochs") != args.epochs or table.get("seed") != args.seed:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 import timm
 import torch
 from torch import nn
 
 from metaformer_mini import create_model
+from metaformer_mini._names import flag
 
 
 def _sync(device: torch.device) -> None:
@@ -82,27 +83,23 @@ def build_pair(device: torch.device, channels_last: bool, compile_: bool) -> dic
     return models
 
 
-def main() -> None:
+def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=32, help="images per step")
-    parser.add_argument("--iters", type=int, default=10, help="timed steps per model")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per model first")
-    parser.add_argument("--img-size", type=int, default=224)
+    parser.add_argument("--batch", type=flag("[1, inf)"), default=32, help="images per step")
+    parser.add_argument("--iters", type=flag("[1, inf)"), default=10, help="timed steps per model")
+    parser.add_argument("--warmup", type=flag("[0, inf)"), default=2, help="untimed steps per model first")
+    parser.add_argument("--img-size", type=flag("[32, inf)"), default=224,
+                        help="image side (poolformer_s12 downsamples by 32)")
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all",
                         help="'all': CPU, and CUDA when present")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+    parser.add_argument("--threads", type=flag("[1, inf)"), default=torch.get_num_threads(),
                         help="CPU threads (torch.set_num_threads), the same for both models")
     parser.add_argument("--compile", choices=["auto", "yes", "no"], default="auto",
                         help="also time torch.compile'd models; 'auto': on CUDA only (compiling "
                              "takes minutes on a small CPU)")
     parser.add_argument("--amp", choices=["none", "bf16"], default="none",
                         help="bf16: run both models under bf16 autocast (as cifar10-quick trains)")
-    args = parser.parse_args()
-    for name in ("batch", "iters", "img_size", "threads"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be 1 or more, got {getattr(args, name)}")
-    if args.warmup < 0:
-        parser.error(f"--warmup must be 0 or more, got {args.warmup}")
+    args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]

@@ -1,8 +1,9 @@
-"""Look up a named choice (a mixer, a norm, an activation, a model) with a helpful error."""
+"""Check a named choice (a mixer, a norm, a model) or a number's range, with a helpful error."""
 from __future__ import annotations
 
+import argparse
 import difflib
-from typing import Iterable, Mapping, TypeVar
+from typing import Callable, Iterable, Mapping, TypeVar
 
 T = TypeVar("T")
 
@@ -38,3 +39,19 @@ def check_range(name: str, value: float, interval: str) -> None:
         allowed = {"(0, inf)": "positive", "[0, inf)": "0 or more",
                    "[1, inf)": "1 or more"}.get(interval, f"in {interval}")
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+def flag(interval: str, kind: Callable[[str], T] = int) -> Callable[[str], T]:
+    """Return an argparse ``type=`` that parses a ``kind`` and checks it lies in ``interval``.
+
+    argparse names the flag: ``argument --batch: must be 1 or more, got 0``.
+    """
+    def parse(text: str) -> T:
+        value = kind(text)  # not a number: argparse reports "invalid int value: 'x'"
+        try:
+            check_range("", value, interval)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err).lstrip()) from None
+        return value
+    parse.__name__ = getattr(kind, "__name__", "value")
+    return parse

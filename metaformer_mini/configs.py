@@ -21,11 +21,11 @@ RANGES = {
     **{name: "(0, inf)" for name in ("batch_size", "epochs", "img_size", "lr", "lr_batch")},
     **{name: "[0, inf)" for name in (
         "num_classes", "train_subset", "test_subset", "crop_padding", "progressive_start",
-        "rand_magnitude", "color_jitter", "mixup", "cutmix", "workers", "micro_batch", "min_lr",
-        "warmup_epochs", "weight_decay", "grad_clip", "threads", "eval_every", "tta_shift",
-        "time_budget_min")},
+        "color_jitter", "mixup", "cutmix", "workers", "micro_batch", "min_lr",
+        "warmup_epochs", "weight_decay", "grad_clip", "threads", "eval_every", "time_budget_min")},
     "random_erasing": "[0, 1]", "crop_pct": "(0, 1]", "warmup_fraction": "[0, 1)",
-    "label_smoothing": "[0, 1)", "ema_decay": "[0, 1)",
+    "label_smoothing": "[0, 1)", "ema_decay": "[0, 1)", "progressive_until": "[0, 1]",
+    "rand_magnitude": "[0, 30]",  # torchvision's RandAugment has 31 magnitude bins
 }
 
 
@@ -93,9 +93,8 @@ class TrainConfig:
             check_range(name, getattr(self, name), interval)
         for i, beta in enumerate(self.betas):
             check_range(f"betas[{i}]", beta, "[0, 1)")
-        if not 0 <= self.progressive_until <= 1:
-            raise ValueError(f"progressive_until is a fraction of training in [0, 1], "
-                             f"got {self.progressive_until!r}")
+        # the shifted test views reflect-pad the image, by less than its side
+        check_range("tta_shift", self.tta_shift, f"[0, {self.img_size})")
         if self.progressive_start > self.img_size:
             raise ValueError(f"progressive_start={self.progressive_start} is larger than "
                              f"img_size={self.img_size}; resizing grows toward img_size")

@@ -12,7 +12,7 @@ import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -24,9 +24,8 @@ from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from ._io import atomic_write
-
-if TYPE_CHECKING:
-    from .configs import TrainConfig
+from ._names import check_range
+from .configs import RANGES, TrainConfig
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
@@ -46,7 +45,8 @@ def default_cache_dir() -> Path:
 
 def worker_count(wanted: int) -> int:
     """Return ``wanted`` DataLoader workers, at most one per CPU core."""
-    return max(0, min(wanted, os.cpu_count() or 1))
+    check_range("workers", wanted, "[0, inf)")
+    return min(wanted, os.cpu_count() or 1)
 
 
 def list_images(class_dir: Path) -> list[Path]:
@@ -111,6 +111,9 @@ def _decode(path: Path, size: Optional[int]) -> torch.Tensor:
 def decode_folder(split_dir: Path, classes: Sequence[str], size: Optional[int] = None,
                   workers: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (uint8 images (N, 3, H, W), int64 labels (N,)) decoded from ``split_dir/<class>/*``."""
+    check_range("workers", workers, "[1, inf)")
+    if size is not None:
+        check_range("size", size, "[1, inf)")
     files = [(path, label) for label, name in enumerate(classes)
              for path in list_images(split_dir / name)]
     with ThreadPoolExecutor(workers) as pool:  # PIL's decoders release the GIL
@@ -181,6 +184,7 @@ def random_crop_flip(images: torch.Tensor, padding: int, generator: torch.Genera
     ``generator`` lives on the images' device, so that the offsets are drawn there: a GPU batch
     then needs no copy from the host, which would make the CPU wait for the GPU's queued work.
     """
+    check_range("padding", padding, "[0, inf)")
     b, c, h, w = images.shape
     padded = F.pad(images, (padding,) * 4)
     dev = images.device
@@ -209,6 +213,8 @@ class CifarBatches:
                  device: torch.device | str = "cpu", rank: int = 0, world: int = 1,
                  seed: int = 0, padding: int = 4, channels_last: bool = False,
                  rand_magnitude: int = 0):
+        check_range("batch_size", batch_size, "[1, inf)")  # padding: random_crop_flip checks it
+        check_range("rand_magnitude", rand_magnitude, RANGES["rand_magnitude"])
         self.images, self.labels = images.to(device), labels.to(device)
         self.batch_size, self.train, self.padding = batch_size, train, padding
         self.randaugment = v2.RandAugment(num_ops=2, magnitude=rand_magnitude) if rand_magnitude else None
@@ -263,6 +269,11 @@ def imagenet_transform(train: bool, img_size: int = 224, crop_pct: float = 0.9,
     has a fixed magnitude, so this uses m9 without the jitter (a close, not exact, match).
     Eval: resize the short side to ``img_size / crop_pct``, center crop ``img_size``.
     """
+    for name, value, interval in (
+            ("img_size", img_size, "[1, inf)"), ("crop_pct", crop_pct, "(0, 1]"),
+            ("rand_magnitude", rand_magnitude, RANGES["rand_magnitude"]),
+            ("color_jitter", color_jitter, "[0, inf)"), ("erase_prob", erase_prob, "[0, 1]")):
+        check_range(name, value, interval)
     to_float = [v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
     if not train:
         return v2.Compose([v2.ToImage(), v2.Resize(int(img_size / crop_pct), antialias=True),
@@ -284,6 +295,9 @@ def mixup_cutmix(num_classes: int, mixup: float, cutmix: float) -> Optional[Call
     The returned callable maps (images, int labels) to (mixed images, soft labels (B, K)); None
     when both alphas are 0.
     """
+    check_range("num_classes", num_classes, "[1, inf)")
+    check_range("mixup", mixup, "[0, inf)")
+    check_range("cutmix", cutmix, "[0, inf)")
     choices = []
     if mixup > 0:
         choices.append(v2.MixUp(alpha=mixup, num_classes=num_classes))
@@ -340,6 +354,7 @@ def imagenet_val_dataset(data_dir: str | os.PathLike, img_size: int = 224,
 def random_subset(images: torch.Tensor, labels: torch.Tensor, count: int,
                   seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``count`` random (image, label) pairs, the same ones for the same seed; all when count is 0."""
+    check_range("count", count, "[0, inf)")
     if not count:
         return images, labels
     keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:count]

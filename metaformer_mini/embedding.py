@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._names import check_range
 from .norms import make_norm
 
 
@@ -71,6 +72,7 @@ def whiten_(embed: PatchEmbed, images: torch.Tensor, eps: float = 5e-3) -> torch
 
 def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     """Return the non-overlapping patches of (B, C, H, W) images as (B, N, patch_size**2 * C)."""
+    check_range("patch_size", patch_size, "[1, inf)")
     b, c, h, w = images.shape
     if h % patch_size or w % patch_size:
         raise ValueError(f"image size {h}x{w} is not divisible by patch_size {patch_size}")

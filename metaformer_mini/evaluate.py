@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ._names import check_range, flag, lookup
 from .checkpoint import load_checkpoint
 from .configs import TrainConfig
 from .data import test_batches
@@ -27,9 +28,9 @@ from .data import test_batches
 
 def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
     """Return the autocast context for ``amp`` ('bf16', 'fp16', 'none') on ``device``."""
-    if amp == "none":
+    dtype = lookup("amp mode", amp, {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None})
+    if dtype is None:
         return contextlib.nullcontext()
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
     return torch.autocast(device.type, dtype=dtype)
 
 
@@ -39,6 +40,7 @@ def tta_views(x: torch.Tensor, flip: bool = False, shift: int = 0) -> list[torch
     ``shift`` adds two copies translated by ``shift`` pixels along the diagonal, one each way
     (reflect padding fills the edge); ``flip`` adds the mirror image of every view.
     """
+    check_range("shift", shift, f"[0, {min(x.shape[-2:])})")  # reflect padding needs shift < side
     views = [x]
     if shift:
         padded = F.pad(x, (shift,) * 4, mode="reflect")
@@ -93,21 +95,16 @@ def main(argv: Optional[list[str]] = None) -> dict[str, float]:
     p.add_argument("--pretrained", action="store_true", help="load the official weights of --model")
     p.add_argument("--weights", help="a local file of official weights for --pretrained")
     p.add_argument("--data-dir", required=True, help="CIFAR-10 folder, or ImageNet folder with val/")
-    p.add_argument("--batch-size", type=int, default=250)
-    p.add_argument("--crop-pct", type=float, default=None, help="ImageNet eval crop (default: the model's)")
+    p.add_argument("--batch-size", type=flag("[1, inf)"), default=250)
+    p.add_argument("--crop-pct", type=flag("(0, 1]", float), default=None,
+                   help="ImageNet eval crop (default: the model's)")
     p.add_argument("--tta-flip", action=argparse.BooleanOptionalAction, default=None,
                    help="average over the image and its mirror (default: as the run was evaluated)")
-    p.add_argument("--tta-shift", type=int, default=None,
+    p.add_argument("--tta-shift", type=flag("[0, inf)"), default=None,
                    help="also average copies translated by this many pixels (default: as the run)")
     p.add_argument("--no-ema", action="store_true", help="use the raw weights even if EMA ones exist")
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
-    if args.batch_size < 1:
-        p.error(f"--batch-size must be 1 or more, got {args.batch_size}")
-    if args.crop_pct is not None and not 0 < args.crop_pct <= 1:
-        p.error(f"--crop-pct must be in (0, 1], got {args.crop_pct}")
-    if args.tta_shift is not None and args.tta_shift < 0:
-        p.error(f"--tta-shift must be 0 or more, got {args.tta_shift}")
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu")
                           if args.device == "auto" else args.device)
     try:

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ._names import check_range
 from .data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, list_images
 from .model import GRID_MIXERS, MetaFormer
 
@@ -140,8 +141,10 @@ def export_onnx(model: MetaFormer, path: str | os.PathLike, img_size: Optional[i
 
     if not isinstance(model, MetaFormer):
         raise TypeError(f"expected a metaformer_mini MetaFormer, got {type(model).__name__}")
-    img_size = img_size or model.config.img_size
+    img_size = model.config.img_size if img_size is None else img_size
     check_exportable(model, img_size)
+    for i, value in enumerate(std):
+        check_range(f"std[{i}]", value, "(0, inf)")
     graph = ExportGraph(model.eval(), mean, std).eval()
     image = torch.rand(1, model.config.in_chans, img_size, img_size)
     with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):  # the exporter's progress lines
@@ -223,6 +226,7 @@ def write_samples(data_dir: str | os.PathLike, out_dir: str | os.PathLike, per_c
 
     PNG is lossless, so a browser decodes the very pixels that Python decodes from the JPEG.
     """
+    check_range("per_class", per_class, "[1, inf)")
     from PIL import Image
 
     test_dir = Path(data_dir) / "test"

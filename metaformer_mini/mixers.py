@@ -38,6 +38,13 @@ class TokenMixer(nn.Module):
         return out.reshape(n, n).T
 
 
+def check_pool_size(pool_size: int) -> None:
+    """Raise ValueError unless ``pool_size`` is an odd positive int (a window centred on its token)."""
+    if not isinstance(pool_size, int) or pool_size < 1 or pool_size % 2 == 0:
+        raise ValueError(f"pool_size must be an odd positive int (so the output keeps the "
+                         f"input's H x W), got {pool_size!r}")
+
+
 class Pooling(TokenMixer):
     r"""PoolFormer's token mixer, eq. (4): :math:`T' = \mathrm{AvgPool}(T) - T`.
 
@@ -48,9 +55,7 @@ class Pooling(TokenMixer):
 
     def __init__(self, pool_size: int = 3):
         super().__init__()
-        if not isinstance(pool_size, int) or pool_size < 1 or pool_size % 2 == 0:
-            raise ValueError(f"pool_size must be an odd positive int (so the output keeps the "
-                             f"input's H x W), got {pool_size!r}")
+        check_pool_size(pool_size)
         self.pool_size = pool_size
         self.pool = nn.AvgPool2d(pool_size, stride=1, padding=pool_size // 2,
                                  count_include_pad=False)

@@ -18,7 +18,7 @@ from ._io import plain
 from ._names import check_range, lookup
 from .block import MetaFormerBlock
 from .embedding import PatchEmbed
-from .mixers import MIXERS, make_mixer
+from .mixers import MIXERS, check_pool_size, make_mixer
 from .mlp import ACTIVATIONS, SquaredReLU
 from .norms import NORMS, GroupNorm1
 
@@ -73,13 +73,22 @@ class MetaFormerConfig:
                                ("head_dropout", "[0, 1)"), ("in_chans", "[1, inf)"),
                                ("num_classes", "[1, inf)")):
             check_range(name, getattr(self, name), interval)
+        if self.layer_scale_init is not None:  # None: no layer scale
+            check_range("layer_scale_init", self.layer_scale_init, "[0, inf)")
+        for i, scale in enumerate(self.res_scale_init):
+            if scale is not None:
+                check_range(f"res_scale_init[{i}]", scale, "[0, inf)")
+        check_pool_size(self.pool_size)
         for name in ("stem", "downsample"):
             kernel, stride, padding = getattr(self, name)
             if kernel < 1 or stride < 1 or not 0 <= padding < kernel:
                 raise ValueError(f"{name}=(kernel, stride, padding) needs kernel >= 1, stride >= 1 "
                                  f"and 0 <= padding < kernel, got {getattr(self, name)}")
-        if any(not isinstance(d, int) or d < 1 for d in self.depths + self.dims):
-            raise ValueError(f"depths and dims must be positive ints, got {self.depths}, {self.dims}")
+        for name in ("depths", "dims"):
+            for i, value in enumerate(getattr(self, name)):
+                if not isinstance(value, int):
+                    raise ValueError(f"{name}[{i}] must be an int, got {value!r}")
+                check_range(f"{name}[{i}]", value, "[1, inf)")
         if self.img_size < self.min_img_size:
             raise ValueError(f"img_size={self.img_size} is too small: this model downsamples "
                              f"by {self.min_img_size} and needs at least that many pixels")

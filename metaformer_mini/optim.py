@@ -7,6 +7,8 @@ from typing import Callable, Iterable, Optional
 import torch
 from torch import nn
 
+from ._names import check_range
+
 # the quintic Newton-Schulz coefficients of Jordan et al. (2024), also torch.optim.Muon's default
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 
@@ -67,10 +69,9 @@ class Muon(torch.optim.Optimizer):
 
     def __init__(self, params: Iterable[nn.Parameter], lr: float = 1e-3, weight_decay: float = 0.0,
                  momentum: float = 0.95, ns_steps: int = 5):
-        if lr < 0 or weight_decay < 0 or not 0 <= momentum < 1 or ns_steps < 1:
-            raise ValueError(f"Muon needs lr >= 0, weight_decay >= 0, 0 <= momentum < 1 and "
-                             f"ns_steps >= 1; got lr={lr}, weight_decay={weight_decay}, "
-                             f"momentum={momentum}, ns_steps={ns_steps}")
+        for name, value, interval in (("lr", lr, "[0, inf)"), ("weight_decay", weight_decay, "[0, inf)"),
+                                      ("momentum", momentum, "[0, 1)"), ("ns_steps", ns_steps, "[1, inf)")):
+            check_range(name, value, interval)
         super().__init__(params, dict(lr=lr, weight_decay=weight_decay, momentum=momentum,
                                       ns_steps=ns_steps))
         for group in self.param_groups:

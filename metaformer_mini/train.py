@@ -41,9 +41,10 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from . import __version__
+from ._names import flag
 from .checkpoint import (LoopState, build_model, restore_training, rng_state, save_checkpoint,
                          training_state)
-from .configs import (TrainConfig, apply_overrides, format_config, get_train_config,
+from .configs import (RANGES, TrainConfig, apply_overrides, format_config, get_train_config,
                       list_configs)
 from .data import mixup_cutmix, train_and_test_batches
 from .embedding import whiten_
@@ -104,7 +105,8 @@ def keep_freed_memory() -> bool:
     32 MiB) to the kernel, so each training step on a CPU faults its activations' pages in afresh
     (``tests/test_train.py`` counts the faults). Raising the mmap and trim
     thresholds (``mallopt``, the same as the ``MALLOC_MMAP_THRESHOLD_`` and
-    ``MALLOC_TRIM_THRESHOLD_`` environment variables) keeps those pages in the process. A no-op
+    ``MALLOC_TRIM_THRESHOLD_`` environment variables) keeps those pages in the process;
+    ``benchmarks/keep_freed_memory.py`` times the step with and without it. A no-op
     without glibc (Windows, macOS, musl).
     """
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None) if os.name == "posix" else None
@@ -664,7 +666,8 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     p.add_argument("--download", action="store_true", help="CIFAR-10: download torchvision's copy")
     p.add_argument("--out", help="run folder for metrics, checkpoints and summary")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    p.add_argument("--time-budget-min", type=float, help="fit the schedule to this many minutes")
+    p.add_argument("--time-budget-min", type=flag(RANGES["time_budget_min"], float),
+                   help="fit the schedule to this many minutes (0: off)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     try:

@@ -103,3 +103,17 @@ def test_figure_one_plots_accuracy_against_cost():
         compare.plot_accuracy_vs_cost(rows[3:])
     table = compare.format_table(rows)
     assert "12.00" in table and "1.800" in table and "77.20" in table and table.count("\n") == 4
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: compare.measure_throughput(nn.Identity(), (3, 4, 4), batch_size=0), "batch_size must be 1 or more, got 0"),
+    (lambda: compare.measure_throughput(nn.Identity(), (3, 4, 4), iters=0), "iters must be 1 or more, got 0"),
+    (lambda: compare.measure_throughput(nn.Identity(), (3, 4, 4), warmup=-1), "warmup must be 0 or more, got -1"),
+    (lambda: compare.activation_memory_mb(nn.Identity(), (3, 4, 4), batch_size=-2), "batch_size must be 1 or more, got -2"),
+    (lambda: compare.peak_gpu_memory_mb(nn.Identity(), (3, 4, 4), batch_size=0), "batch_size must be 1 or more, got 0"),
+    (lambda: compare.compare_mixers(SPECS[:1], iters=0), "iters must be 1 or more, got 0"),
+    (lambda: compare.build_spec(SPECS[0], num_classes=0), "num_classes must be 1 or more, got 0"),
+])
+def test_out_of_range_arguments_name_the_argument_value_and_range(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -109,7 +109,7 @@ def test_grad_cam_explains_the_prediction_and_cleans_up():
     assert model.training and not model.stages[1]._forward_hooks
     assert cams.shape == (4, 32, 32) and float(cams.min()) >= 0
     assert torch.allclose(cams.flatten(1).max(1).values, torch.ones(4))
-    with pytest.raises(ValueError, match="stage must be in 0..3"):
+    with pytest.raises(ValueError, match=r"stage must be in \[-4, 3\], got 5"):
         grad_cam(model, images, stage=5)
     with pytest.raises(ValueError, match="B, C, H, W"):
         grad_cam(model, images[0])
@@ -127,3 +127,23 @@ def test_plot_grad_cam_shows_each_model_on_each_image(object_detector):
         plot_grad_cam({"a": object_detector}, images, class_names=["x", "y", "z"])
     with pytest.raises(ValueError, match="display_images"):
         plot_grad_cam({"a": object_detector}, images, display_images=images[:1])
+
+
+TINY_MODEL = create_model("cifar_poolformer", dims=(8, 8, 8, 8), depths=(1, 1, 1, 1)).eval()
+TINY_IMAGES = torch.randn(2, 3, 32, 32)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: tokens_to_pixels(torch.zeros(1, 2, 2), 0.5, 0, (4, 4)), "stride must be positive, got 0"),
+    (lambda: grad_cam(TINY_MODEL, TINY_IMAGES, stage=-5), r"stage must be in \[-4, 3\], got -5"),
+    (lambda: grad_cam(TINY_MODEL, TINY_IMAGES, target=10), r"target must be in \[0, 9\], got 10"),
+    (lambda: grad_cam(TINY_MODEL, TINY_IMAGES, target=torch.tensor([0, -1])),
+     r"target must be in \[0, 9\], got -1"),
+    (lambda: plot_grad_cam({"a": TINY_MODEL}, TINY_IMAGES, alpha=1.5), r"alpha must be in \[0, 1\], got 1.5"),
+    (lambda: planted_object_images(0), "n must be 1 or more, got 0"),
+    (lambda: planted_object_images(2, size=0), "size must be 1 or more, got 0"),
+    (lambda: planted_object_images(2, size=8, object_size=0), r"object_size must be in \[1, 8\], got 0"),
+])
+def test_out_of_range_arguments_name_the_argument_value_and_range(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -103,3 +103,23 @@ def test_plots_show_each_matrix_with_a_colorbar():
     assert torch.allclose(shown, matrices["pooling"][1 * 4 + 2].reshape(4, 4))
     with pytest.raises(ValueError, match="outside"):
         plot_token_weights(matrices, grid=4, token=(4, 0))
+
+
+TINY_MODEL = create_model("cifar_poolformer", dims=(8, 8, 8, 8), depths=(1, 2, 1, 1)).eval()
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: mixing_matrix(Pooling(3), 0, 4), "height must be 1 or more, got 0"),
+    (lambda: mixing_matrix(Pooling(3), 4, -1), "width must be 1 or more, got -1"),
+    (lambda: example_mixers(dim=0), "dim must be 1 or more, got 0"),
+    (lambda: example_mixers(grid=0), "grid must be 1 or more, got 0"),
+    (lambda: example_mixers(pool_size=4), "pool_size must be an odd positive int .* got 4"),
+    (lambda: model_mixing_matrix(TINY_MODEL, 4), r"stage must be in \[-4, 3\], got 4"),
+    (lambda: model_mixing_matrix(TINY_MODEL, 1, block=2), r"block must be in \[-2, 1\], got 2"),
+    (lambda: model_mixing_matrix(TINY_MODEL, 0, block=-2, image=torch.zeros(1, 3, 32, 32)),
+     r"block must be in \[-1, 0\], got -2"),
+    (lambda: plot_token_weights({"x": torch.eye(16)}, 4, token=(4, 0)), r"token \(4, 0\) is outside the 4x4 grid"),
+])
+def test_out_of_range_arguments_name_the_argument_value_and_range(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

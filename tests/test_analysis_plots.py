@@ -8,8 +8,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from metaformer_mini.analysis.plots import (MIXER_COLORS, MIXER_LABELS, MIXER_MARKERS,  # noqa: E402
-                                            diverging_norm, heatmap, mixer_color, mixer_label,
-                                            new_figure, savefig, to_display)
+                                            diverging_norm, figure_png, heatmap, mixer_color,
+                                            mixer_label, new_figure, savefig, to_display)
 from metaformer_mini.mixers import MIXERS  # noqa: E402
 
 
@@ -63,3 +63,15 @@ def test_to_display_maps_any_image_to_unit_range():
     assert stretched.shape == (1, 2, 3) and np.allclose(stretched[0, :, 0], [0.0, 1.0])
     with pytest.raises(ValueError, match="C, H, W"):
         to_display(torch.zeros(1, 3, 4, 4))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: new_figure(0, 2), "nrows must be 1 or more, got 0"),
+    (lambda: new_figure(1, -1), "ncols must be 1 or more, got -1"),
+    (lambda: new_figure(1, 1, panel_size=(3.0, 0)), r"panel_size\[1\] must be positive, got 0"),
+    (lambda: figure_png(new_figure()[0], dpi=0), "dpi must be positive, got 0"),
+    (lambda: savefig(new_figure()[0], "unused", dpi=-100), "dpi must be positive, got -100"),
+])
+def test_out_of_range_arguments_name_the_argument_value_and_range(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -93,7 +93,7 @@ def test_stage_erf_restores_the_training_mode_and_checks_the_stage():
     model = create_model("cifar_poolformer", **TINY).train()
     stage_erf(model, -1, random_images(1, 64))
     assert model.training
-    with pytest.raises(ValueError, match="stage must be in 0..3"):
+    with pytest.raises(ValueError, match=r"stage must be in \[-4, 3\], got 4"):
         stage_erf(model, 4, random_images(1, 64))
 
 
@@ -128,3 +128,19 @@ def test_erf_plots_have_labels_colorbars_and_the_analytic_box():
     assert fields["pool"].centre == (32.0, 32.0)  # token 8 of the 16-wide stage-2 grid: 8 * 4
     fig = plot_analytic_fields({n: analytic_receptive_field(m.config) for n, m in models.items()})
     assert list(fig.axes[0].lines[1].get_ydata()) == [3, 7, 15, 31]  # identity: stem and downsamplings
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: analytic_receptive_field(get_config("cifar_poolformer"), img_size=8), r"img_size=8 is too small"),
+    (lambda: analytic_receptive_field(get_config("cifar_poolformer"))[3].box(row=2), r"row must be in \[0, 1\], got 2"),
+    (lambda: analytic_receptive_field(get_config("cifar_poolformer"))[0].box(col=-1), r"col must be in \[0, 15\], got -1"),
+    (lambda: random_images(0, 8), "n must be 1 or more, got 0"),
+    (lambda: random_images(1, -8), "size must be 1 or more, got -8"),
+    (lambda: random_images(1, 8, channels=0), "channels must be 1 or more, got 0"),
+    (lambda: support_box(torch.ones(3, 3), rel_threshold=1.0), r"rel_threshold must be in \[0, 1\), got 1.0"),
+    (lambda: erf_radius(torch.ones(3, 3), mass=1.5), r"mass must be in \(0, 1\], got 1.5"),
+    (lambda: plot_erfs({"x": torch.ones(3, 3)}, log_floor=0.0), r"log_floor must be in \(0, 1\), got 0.0"),
+])
+def test_out_of_range_arguments_name_the_argument_value_and_range(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -71,3 +71,15 @@ def test_gradcam_widget_picks_images():
     first = image.value
     picker.value = 2
     assert image.value != first and bytes(image.value).startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: pool_size_figure(4), "pool_size must be an odd positive int .* got 4"),
+    (lambda: pool_size_figure(3, grid=0), "grid must be 1 or more, got 0"),
+    (lambda: pool_size_widget(pool_size=13), r"pool_size must be one of \(1, 3, 5, 7, 9, 11\), got 13"),
+    (lambda: erf_figure(create_model("cifar_poolformer", **TINY), 4, random_images(1, 32), erf=torch.ones(32, 32)),
+     r"stage must be in \[-4, 3\], got 4"),
+])
+def test_out_of_range_arguments_name_the_argument_value_and_range(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

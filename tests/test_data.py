@@ -262,3 +262,31 @@ def test_cifar_batches_randaugment_changes_pixels_not_labels():
     (x0, y0), (x1, y1) = next(iter(plain)), next(iter(augmented))
     assert torch.equal(y0, y1) and x1.shape == x0.shape
     assert not torch.allclose(x0, x1)
+
+
+IMAGES, LABELS = torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.arange(4)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: data.worker_count(-1), "workers must be 0 or more, got -1"),
+    (lambda: data.decode_folder(Path("unused"), [], workers=0), "workers must be 1 or more, got 0"),
+    (lambda: data.decode_folder(Path("unused"), [], size=0), "size must be 1 or more, got 0"),
+    (lambda: data.random_crop_flip(IMAGES, -1, torch.Generator()), "padding must be 0 or more, got -1"),
+    (lambda: data.CifarBatches(IMAGES, LABELS, 0, train=True), "batch_size must be 1 or more, got 0"),
+    (lambda: next(iter(data.CifarBatches(IMAGES, LABELS, 2, train=True, padding=-2))),
+     "padding must be 0 or more, got -2"),
+    (lambda: data.CifarBatches(IMAGES, LABELS, 2, train=True, rand_magnitude=31),
+     r"rand_magnitude must be in \[0, 30\], got 31"),
+    (lambda: data.imagenet_transform(False, img_size=0), "img_size must be 1 or more, got 0"),
+    (lambda: data.imagenet_transform(False, crop_pct=0.0), r"crop_pct must be in \(0, 1\], got 0.0"),
+    (lambda: data.imagenet_transform(True, rand_magnitude=-1), r"rand_magnitude must be in \[0, 30\], got -1"),
+    (lambda: data.imagenet_transform(True, color_jitter=-0.4), "color_jitter must be 0 or more, got -0.4"),
+    (lambda: data.imagenet_transform(True, erase_prob=1.5), r"erase_prob must be in \[0, 1\], got 1.5"),
+    (lambda: data.mixup_cutmix(0, 0.8, 1.0), "num_classes must be 1 or more, got 0"),
+    (lambda: data.mixup_cutmix(10, -0.8, 1.0), "mixup must be 0 or more, got -0.8"),
+    (lambda: data.mixup_cutmix(10, 0.8, -1.0), "cutmix must be 0 or more, got -1.0"),
+    (lambda: data.random_subset(IMAGES, LABELS, -1, seed=0), "count must be 0 or more, got -1"),
+])
+def test_out_of_range_arguments_name_the_argument_value_and_range(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

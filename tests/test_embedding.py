@@ -41,6 +41,8 @@ def test_patchify_cuts_row_major_patches_flattened_as_p_p_c():
 def test_patchify_rejects_indivisible_sizes():
     with pytest.raises(ValueError, match="5x6.*patch_size 2"):
         patchify(torch.zeros(1, 3, 5, 6), 2)
+    with pytest.raises(ValueError, match="patch_size must be 1 or more, got 0"):
+        patchify(torch.zeros(1, 3, 4, 4), 0)
 
 
 def test_flat_patch_embed_is_one_linear_map_per_patch():

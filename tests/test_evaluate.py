@@ -152,11 +152,24 @@ def test_cli_errors(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("flag, value, message", [
-    ("--batch-size", "0", "--batch-size must be 1 or more, got 0"),
-    ("--crop-pct", "1.5", r"--crop-pct must be in \(0, 1\], got 1.5"),
-    ("--tta-shift", "-1", "--tta-shift must be 0 or more, got -1"),
+    ("--batch-size", "0", "argument --batch-size: must be 1 or more, got 0"),
+    ("--crop-pct", "1.5", r"argument --crop-pct: must be in \(0, 1\], got 1.5"),
+    ("--crop-pct", "0", r"argument --crop-pct: must be in \(0, 1\], got 0.0"),
+    ("--tta-shift", "-1", "argument --tta-shift: must be 0 or more, got -1"),
 ])
 def test_cli_rejects_out_of_range_flags(tmp_path, capsys, flag, value, message):
     with pytest.raises(SystemExit):
         evaluate.main(["--checkpoint", str(tmp_path / "x.pt"), "--data-dir", str(tmp_path), flag, value])
     assert re.search(message, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: evaluate.tta_views(torch.zeros(1, 3, 8, 8), shift=-1), r"shift must be in \[0, 8\), got -1"),
+    (lambda: evaluate.tta_views(torch.zeros(1, 3, 8, 8), shift=8), r"shift must be in \[0, 8\), got 8"),
+    (lambda: evaluate.evaluate(ReadsLogits(), [(torch.zeros(1, 3, 4, 4), torch.zeros(1).long())], tta_shift=4),
+     r"shift must be in \[0, 4\), got 4"),
+    (lambda: evaluate.autocast(torch.device("cpu"), "fp8"), "unknown amp mode 'fp8'"),
+])
+def test_out_of_range_arguments_name_the_argument_value_and_range(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -153,3 +153,15 @@ def test_the_bundled_samples_are_the_test_images_they_name(tmp_path):
         assert CIFAR10_CLASSES[sample["label"]] == sample["class"]
     with pytest.raises(FileNotFoundError, match="expected CIFAR-10 test images"):
         ex.write_samples(tmp_path, tmp_path / "out")
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda path: ex.export_onnx(create_model("cifar_poolformer"), path, img_size=0), "img_size=0 is too small"),
+    (lambda path: ex.export_onnx(create_model("cifar_poolformer"), path, std=(0.25, 0.0, 0.25)),
+     r"std\[1\] must be positive, got 0.0"),
+    (lambda path: ex.write_samples(path, path, per_class=0), "per_class must be 1 or more, got 0"),
+])
+def test_out_of_range_arguments_name_the_argument_value_and_range(tmp_path, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()

@@ -91,7 +91,9 @@ def test_grid_mixers_fix_the_input_size():
     (dict(norm="batchnorm"), r"unknown norm 'batchnorm'; did you mean 'batch'"),
     (dict(act="swish"), r"unknown activation 'swish'"),
     (dict(img_size=16), r"img_size=16 is too small"),
-    (dict(depths=(2, 0, 6, 2)), r"positive ints"),
+    (dict(depths=(2, 0, 6, 2)), r"depths\[1\] must be 1 or more, got 0"),
+    (dict(dims=(64, 128, 320.0, 512)), r"dims\[2\] must be an int, got 320.0"),
+    (dict(pool_size=4), r"pool_size must be an odd positive int .* got 4"),
 ])
 def test_bad_configs_name_the_value(changes, match):
     with pytest.raises(ValueError, match=match):
@@ -110,6 +112,10 @@ def test_config_to_dict_is_plain_data():
     ({"head_dropout": -0.1}, r"head_dropout must be in \[0, 1\), got -0.1"),
     ({"in_chans": 0}, "in_chans must be 1 or more, got 0"),
     ({"num_classes": 0}, "num_classes must be 1 or more, got 0"),
+    ({"layer_scale_init": -1e-5}, "layer_scale_init must be 0 or more, got -1e-05"),
+    ({"res_scale_init": (None, None, -1.0, 1.0)}, r"res_scale_init\[2\] must be 0 or more, got -1.0"),
+    ({"dims": (64, 0, 320, 512)}, r"dims\[1\] must be 1 or more, got 0"),
+    ({"img_size": 0}, "img_size=0 is too small"),
     ({"stem": (3, 0, 1)}, r"stem=\(kernel, stride, padding\) needs .* got \(3, 0, 1\)"),
     ({"downsample": (3, 2, 3)}, r"downsample=\(kernel, stride, padding\) needs .* got \(3, 2, 3\)"),
 ])

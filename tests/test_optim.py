@@ -66,5 +66,10 @@ def test_muon_params_are_the_stages_matrices():
 def test_muon_rejects_vectors_and_bad_settings():
     with pytest.raises(ValueError, match=r"shape \(5,\).*AdamW"):
         Muon([torch.nn.Parameter(torch.zeros(5))])
-    with pytest.raises(ValueError, match="momentum=1.5"):
+    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\), got 1.5"):
         Muon([torch.nn.Parameter(torch.zeros(2, 2))], momentum=1.5)
+    for bad, message in [(dict(lr=-1e-3), "lr must be 0 or more, got -0.001"),
+                         (dict(weight_decay=-0.1), "weight_decay must be 0 or more, got -0.1"),
+                         (dict(ns_steps=0), "ns_steps must be 1 or more, got 0")]:
+        with pytest.raises(ValueError, match=message):
+            Muon([torch.nn.Parameter(torch.zeros(2, 2))], **bad)

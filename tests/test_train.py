@@ -361,3 +361,44 @@ def test_out_of_range_config_values_name_the_field_value_and_range(setting, mess
 def test_every_named_config_is_in_range():
     for name in configs.list_configs():
         configs.get_train_config(name)  # raises if a declared value left its range
+
+
+def _outside(interval: str, kind: type) -> list:
+    """Return the values just outside ``interval`` ("[0, 1)", "(0, inf)"), as ``kind``."""
+    low, high = (float(end) for end in interval[1:-1].split(","))
+    values = []
+    if math.isfinite(low):
+        values.append(low if interval[0] == "(" else low - 1)
+    if math.isfinite(high):
+        values.append(high if interval[-1] == ")" else high + 1)
+    return [kind(v) for v in values]
+
+
+HINTS = {f.name: f.type for f in dataclasses.fields(configs.TrainConfig)}
+
+
+@pytest.mark.parametrize("name, value, interval", [
+    (name, value, interval) for name, interval in configs.RANGES.items()
+    for value in _outside(interval, {"int": int, "float": float}[HINTS[name]])])
+def test_every_ranged_config_field_refuses_values_outside_its_range(name, value, interval):
+    allowed = {"(0, inf)": "positive", "[0, inf)": "0 or more"}.get(interval, f"in {interval}")
+    with pytest.raises(ValueError) as err:
+        configs.TrainConfig(**{name: value})
+    assert str(err.value) == f"{name} must be {allowed}, got {value!r}"
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(img_size=32, tta_shift=32), r"tta_shift must be in \[0, 32\), got 32"),
+    (dict(progressive_until=1.5), r"progressive_until must be in \[0, 1\], got 1.5"),
+    (dict(rand_magnitude=31), r"rand_magnitude must be in \[0, 30\], got 31"),
+    (dict(img_size=32, progressive_start=48), "progressive_start=48 is larger than img_size=32"),
+])
+def test_config_fields_that_depend_on_each_other_or_on_torchvision(changes, message):
+    with pytest.raises(ValueError, match=message):
+        configs.TrainConfig(**changes)
+
+
+def test_cli_time_budget_flag_is_range_checked(capsys):
+    with pytest.raises(SystemExit):
+        train.main(["--time-budget-min", "-1", "--download"])
+    assert "argument --time-budget-min: must be 0 or more, got -1.0" in capsys.readouterr().err

@@ -19,6 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 
+from .._names import check_range
 from ..registry import create_model
 from .plots import MIXER_LABELS, MIXER_MARKERS, BookFigure, mixer_color, mixer_label, new_figure
 
@@ -47,6 +48,9 @@ def measure_throughput(model: nn.Module, input_size: tuple[int, ...], batch_size
                        device: Union[str, torch.device] = "cpu", iters: int = 5,
                        warmup: int = 2) -> float:
     """Return inference images/s of ``model`` (moved to ``device``) on random images (median of iters)."""
+    for name, value, interval in (("batch_size", batch_size, "[1, inf)"), ("iters", iters, "[1, inf)"),
+                                  ("warmup", warmup, "[0, inf)")):
+        check_range(name, value, interval)
     device = torch.device(device)
     model = model.to(device).eval()
     images = torch.randn(batch_size, *input_size, device=device)
@@ -69,6 +73,7 @@ def activation_memory_mb(model: nn.Module, input_size: tuple[int, ...],
     Counted on the CPU with autograd's saved-tensor hooks, each storage once: the part of training
     memory that grows with batch size and resolution, and the one the mixers change.
     """
+    check_range("batch_size", batch_size, "[1, inf)")
     model = model.cpu().train()
     weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
     saved: dict[int, int] = {}
@@ -87,6 +92,7 @@ def activation_memory_mb(model: nn.Module, input_size: tuple[int, ...],
 def peak_gpu_memory_mb(model: nn.Module, input_size: tuple[int, ...], batch_size: int = 32,
                        device: Union[str, torch.device] = "cuda") -> float:
     """Return the peak MiB allocated on a GPU by one training forward + backward pass (weights included)."""
+    check_range("batch_size", batch_size, "[1, inf)")
     device = torch.device(device)
     model = model.to(device).train()
     images = torch.randn(batch_size, *input_size, device=device)

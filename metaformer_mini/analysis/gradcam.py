@@ -17,6 +17,7 @@ from typing import Optional, Sequence, Union
 import torch
 import torch.nn.functional as F
 
+from .._names import check_range
 from ..model import MetaFormer
 from .plots import BookFigure, new_figure, to_display
 from .receptive_field import analytic_receptive_field
@@ -25,6 +26,7 @@ from .receptive_field import analytic_receptive_field
 def tokens_to_pixels(maps: torch.Tensor, offset: float, stride: float,
                      size: tuple[int, int]) -> torch.Tensor:
     """Return token maps (B, h, w) resampled bilinearly to pixels (B, H, W), token i at offset + stride * i."""
+    check_range("stride", stride, "(0, inf)")
     b, h, w = maps.shape
 
     def coords(n_pixels: int, n_tokens: int) -> torch.Tensor:
@@ -46,8 +48,7 @@ def grad_cam(model: MetaFormer, images: torch.Tensor, stage: int = -1,
     """
     if images.dim() != 4:
         raise ValueError(f"expected images (B, C, H, W), got shape {tuple(images.shape)}")
-    if not -len(model.stages) <= stage < len(model.stages):
-        raise ValueError(f"stage must be in 0..{len(model.stages) - 1} (or negative), got {stage}")
+    check_range("stage", stage, f"[{-len(model.stages)}, {len(model.stages) - 1}]")
     captured = []
     handle = model.stages[stage].register_forward_hook(lambda m, args, out: captured.append(out))
     was_training = model.training
@@ -58,6 +59,8 @@ def grad_cam(model: MetaFormer, images: torch.Tensor, stage: int = -1,
             if target is None:
                 target = logits.argmax(1)
             target = torch.as_tensor(target, device=logits.device).expand(len(images))
+            for t in target.tolist():
+                check_range("target", t, f"[0, {logits.shape[1] - 1}]")
             score = logits.gather(1, target[:, None]).sum()
             (grads,) = torch.autograd.grad(score, captured[0])
     finally:
@@ -85,6 +88,7 @@ def plot_grad_cam(models: dict[str, MetaFormer], images: torch.Tensor, stage: in
     """
     if not models:
         raise ValueError("models is empty: pass {name: model}, e.g. {'poolformer': create_model(...)}")
+    check_range("alpha", alpha, "[0, 1]")
     shown = display_images if display_images is not None else images
     if len(shown) != len(images):
         raise ValueError(f"display_images has {len(shown)} images but images has {len(images)}")
@@ -132,8 +136,9 @@ def planted_object_images(n: int, size: int = 32, object_size: int = 8, seed: in
     place (its box is given; label-0 rows get the box of a square that was not drawn). Only the
     square tells class 1 from class 0, so a correct Grad-CAM for class 1 must light it up.
     """
-    if not 0 < object_size <= size:
-        raise ValueError(f"object_size must be in 1..{size}, got {object_size}")
+    check_range("n", n, "[1, inf)")
+    check_range("size", size, "[1, inf)")
+    check_range("object_size", object_size, f"[1, {size}]")
     generator = torch.Generator().manual_seed(seed)
     images = 0.2 * torch.randn(n, 3, size, size, generator=generator)
     labels = torch.arange(n) % 2

@@ -15,6 +15,7 @@ from typing import Optional
 
 import torch
 
+from .._names import check_range
 from ..mixers import Attention, TokenMixer, make_mixer
 from ..model import MetaFormer
 from .plots import BookFigure, diverging_norm, heatmap, new_figure
@@ -27,6 +28,8 @@ def mixing_matrix(mixer: TokenMixer, height: int, width: int,
     """Return the mixer's (N, N) token-mixing matrix for an H x W grid (attention needs x (1, C, H, W))."""
     if not isinstance(mixer, TokenMixer):
         raise TypeError(f"expected a TokenMixer (pooling, attention, ...), got {type(mixer).__name__}")
+    check_range("height", height, "[1, inf)")
+    check_range("width", width, "[1, inf)")
     return mixer.token_mixing_matrix(height, width, x).detach().cpu()
 
 
@@ -67,14 +70,24 @@ def mixing_matrix_error(mixer: TokenMixer, x: torch.Tensor) -> float:
 def example_mixers(dim: int = 32, grid: int = 8, pool_size: int = 3,
                    seed: int = 0) -> dict[str, TokenMixer]:
     """Return freshly built mixers with a matrix (pooling, identity, attention, spatial MLP, random)."""
+    check_range("dim", dim, "[1, inf)")
+    check_range("grid", grid, "[1, inf)")
     torch.manual_seed(seed)
     return {name: make_mixer(name, dim, (grid, grid), pool_size).eval() for name in MATRIX_MIXERS}
+
+
+def _block_mixer(model: MetaFormer, stage: int, block: int = 0) -> TokenMixer:
+    """Return the token mixer of block ``block`` of stage ``stage`` (negative: from the end)."""
+    check_range("stage", stage, f"[{-len(model.stages)}, {len(model.stages) - 1}]")
+    blocks = model.stages[stage].blocks
+    check_range("block", block, f"[{-len(blocks)}, {len(blocks) - 1}]")
+    return blocks[block].token_mixer
 
 
 def mixer_inputs(model: MetaFormer, images: torch.Tensor, stage: int,
                  block: int = 0) -> tuple[TokenMixer, torch.Tensor]:
     """Return block ``block`` of stage ``stage``'s token mixer and its input Norm(X) for the images."""
-    mixer = model.stages[stage].blocks[block].token_mixer
+    mixer = _block_mixer(model, stage, block)
     seen = []
     handle = mixer.register_forward_hook(lambda module, args, out: seen.append(args[0].detach()))
     was_training = model.training
@@ -92,7 +105,7 @@ def model_mixing_matrix(model: MetaFormer, stage: int, block: int = 0,
                         image: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Return the (N, N) mixing matrix of one block of a model (attention: for ``image`` (1, 3, H, W))."""
     if image is None:
-        mixer = model.stages[stage].blocks[block].token_mixer
+        mixer = _block_mixer(model, stage, block)
         side = model.config.grids[stage]
         return mixing_matrix(mixer, side, side)
     mixer, x = mixer_inputs(model, image, stage, block)

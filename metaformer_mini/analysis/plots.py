@@ -16,7 +16,7 @@ from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
-from .._names import unknown_message
+from .._names import check_range, unknown_message
 
 # Okabe-Ito colours (readable by colour-blind readers), one per mixer, used by every chapter.
 MIXER_COLORS = {
@@ -60,6 +60,10 @@ class BookFigure(Figure):
 def new_figure(nrows: int = 1, ncols: int = 1, panel_size: tuple[float, float] = (3.6, 3.2),
                **subplot_kw) -> tuple[BookFigure, np.ndarray]:
     """Return a constrained-layout figure and its (nrows, ncols) array of axes."""
+    check_range("nrows", nrows, "[1, inf)")
+    check_range("ncols", ncols, "[1, inf)")
+    for i, side in enumerate(panel_size):
+        check_range(f"panel_size[{i}]", side, "(0, inf)")
     fig = BookFigure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, subplot_kw=subplot_kw or None)
     return fig, axes
@@ -67,6 +71,7 @@ def new_figure(nrows: int = 1, ncols: int = 1, panel_size: tuple[float, float] =
 
 def figure_png(fig: Figure, dpi: int = 100) -> bytes:
     """Return the figure rendered as PNG bytes."""
+    check_range("dpi", dpi, "(0, inf)")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
@@ -75,6 +80,7 @@ def figure_png(fig: Figure, dpi: int = 100) -> bytes:
 def savefig(fig: Figure, path: Union[str, Path], formats: Sequence[str] = ("png", "pdf"),
             dpi: int = 200) -> list[Path]:
     """Save ``fig`` as path.<format> for each format (slides: PNG at 200 dpi, PDF); return the paths."""
+    check_range("dpi", dpi, "(0, inf)")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     saved = []

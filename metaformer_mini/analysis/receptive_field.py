@@ -30,6 +30,7 @@ import torch
 from matplotlib.colors import LogNorm
 from matplotlib.patches import Rectangle
 
+from .._names import check_range
 from ..mixers import SepConv
 from ..model import MetaFormer, MetaFormerConfig
 from .plots import BookFigure, MIXER_COLORS, heatmap, new_figure
@@ -54,6 +55,8 @@ class StageField:
         """Return (top, left, bottom, right), the inclusive pixel bounds of a token's field in the image."""
         row = self.grid // 2 if row is None else row
         col = self.grid // 2 if col is None else col
+        check_range("row", row, f"[0, {self.grid - 1}]")
+        check_range("col", col, f"[0, {self.grid - 1}]")
         if self.is_global:
             return 0, 0, self.img_size - 1, self.img_size - 1
         half = (self.size - 1) / 2
@@ -127,8 +130,7 @@ def effective_receptive_field(fn: Callable[[torch.Tensor], torch.Tensor],
 
 def stage_erf(model: MetaFormer, stage: int, images: torch.Tensor) -> torch.Tensor:
     """Return the ERF (H, W) of stage ``stage``'s central token for a MetaFormer, in eval mode."""
-    if not -len(model.stages) <= stage < len(model.stages):
-        raise ValueError(f"stage must be in 0..{len(model.stages) - 1} (or negative), got {stage}")
+    check_range("stage", stage, f"[{-len(model.stages)}, {len(model.stages) - 1}]")
     was_training = model.training
     model.eval()
     try:
@@ -139,11 +141,14 @@ def stage_erf(model: MetaFormer, stage: int, images: torch.Tensor) -> torch.Tens
 
 def random_images(n: int, size: int, channels: int = 3, seed: int = 0) -> torch.Tensor:
     """Return n standard-normal images (n, channels, size, size), the usual input for an ERF at init."""
+    for name, value in (("n", n), ("size", size), ("channels", channels)):
+        check_range(name, value, "[1, inf)")
     return torch.randn(n, channels, size, size, generator=torch.Generator().manual_seed(seed))
 
 
 def erf_support(erf: torch.Tensor, rel_threshold: float = 0.0) -> torch.Tensor:
     """Return the boolean mask of pixels whose ERF exceeds ``rel_threshold`` times the maximum."""
+    check_range("rel_threshold", rel_threshold, "[0, 1)")
     return erf > rel_threshold * erf.max()
 
 
@@ -181,8 +186,7 @@ def radial_profile(erf: torch.Tensor,
 def erf_radius(erf: torch.Tensor, mass: float = 0.5,
                centre: Optional[tuple[float, float]] = None) -> float:
     """Return the smallest distance from the centre within which ``mass`` of the ERF's total lies."""
-    if not 0.0 < mass <= 1.0:
-        raise ValueError(f"mass must be in (0, 1], got {mass}")
+    check_range("mass", mass, "(0, 1]")
     distance = _centre_distance(tuple(erf.shape), centre).flatten()
     order = torch.argsort(distance)
     cumulative = torch.cumsum(erf.flatten()[order].double(), 0)
@@ -197,6 +201,8 @@ def plot_erfs(erfs: dict[str, torch.Tensor], fields: Optional[dict[str, StageFie
 
     The colour scale is logarithmic down to ``log_floor`` (None: linear, as in Luo et al.).
     """
+    if log_floor is not None:
+        check_range("log_floor", log_floor, "(0, 1)")
     fig, axes = new_figure(1, len(erfs), panel_size=(3.4, 3.0))
     for ax, (name, erf) in zip(axes[0], erfs.items()):
         data = erf / erf.max()

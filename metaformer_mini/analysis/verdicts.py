@@ -29,6 +29,7 @@ from typing import Any, Optional, Sequence
 
 from scipy import stats
 
+from .._names import check_range
 from ..paper import TABLE5
 
 CHANCE = 10.0  # CIFAR-10 top-1 of a run that diverged
@@ -47,8 +48,7 @@ class Claim:
     def __post_init__(self) -> None:
         if self.expect not in ("higher", "lower", "similar"):
             raise ValueError(f"Claim.expect must be 'higher', 'lower' or 'similar', got {self.expect!r}")
-        if self.tolerance <= 0:
-            raise ValueError(f"Claim.tolerance is in points and must be positive, got {self.tolerance!r}")
+        check_range("Claim.tolerance", self.tolerance, "(0, inf)")  # points of top-1
 
     def paper_delta(self) -> Optional[float]:
         """Return the paper's ImageNet-1K difference a - b (Table 5), None where it has no such rows."""
@@ -102,8 +102,7 @@ def pooled_seed_sd(results: Sequence[dict[str, Any]]) -> tuple[Optional[float], 
 
 def verdict(claim: Claim, results: Sequence[dict[str, Any]], level: float = 0.95) -> dict[str, Any]:
     """Return our difference a - b for ``claim`` with its confidence interval and the verdict."""
-    if not 0 < level < 1:
-        raise ValueError(f"level is a confidence level in (0, 1), got {level!r}")
+    check_range("level", level, "(0, 1)")
     by_name = {r["name"]: r for r in results}
     row = {"claim": claim.text, "a": claim.a, "b": claim.b, "expect": claim.expect,
            "paper_delta": claim.paper_delta(), "delta": None, "low": None, "high": None,

@@ -15,6 +15,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from .._names import check_range
 from ..mixers import Pooling
 from ..model import MetaFormer
 from ..registry import get_config
@@ -28,6 +29,7 @@ POOL_SIZES = (1, 3, 5, 7, 9, 11)
 
 def pool_size_figure(pool_size: int = 3, grid: int = 7, model: str = "poolformer_s12") -> BookFigure:
     """Return the pooling mixer's matrix, one token's weights, and ``model``'s receptive field per stage."""
+    check_range("grid", grid, "[1, inf)")
     matrix = mixing_matrix(Pooling(pool_size), grid, grid)
     fields = analytic_receptive_field(get_config(model, pool_size=pool_size))
     fig, axes = new_figure(1, 3, panel_size=(3.7, 3.3))
@@ -53,6 +55,7 @@ def pool_size_figure(pool_size: int = 3, grid: int = 7, model: str = "poolformer
 def erf_figure(model: MetaFormer, stage: int, images: torch.Tensor, name: str = "",
                erf: Optional[torch.Tensor] = None) -> BookFigure:
     """Return one model's ERF at a stage (log heatmap with the analytic field) and its radial profile."""
+    check_range("stage", stage, f"[{-len(model.stages)}, {len(model.stages) - 1}]")
     erf = stage_erf(model, stage, images) if erf is None else erf
     field = analytic_receptive_field(model.config, images.shape[-1])[stage]
     fig, axes = new_figure(1, 2, panel_size=(4.0, 3.4))
