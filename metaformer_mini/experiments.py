@@ -52,7 +52,7 @@ from .configs import TrainConfig, config_from_dict
 from .registry import get_config
 from .suite import (BASELINE, CHECKPOINT_ROWS, MIXER_SEEDS, PAPER, RECIPE, ROWS, SUITE,  # noqa: F401
                     PaperResult, Row, get_row, list_rows)
-from .train import TrainingDiverged
+from .train import TrainingDiverged, resolve_amp
 
 TrainFn = Callable[..., dict[str, Any]]  # metaformer_mini.train.train, or a test's stand-in
 
@@ -181,8 +181,8 @@ def checkpoint_accuracy(path: str | os.PathLike, data_dir: Any) -> float:
     model, state = read_suite_checkpoint(path)
     config = config_from_dict(state["config"])
     device = torch.device("cpu")
-    return evaluate(model, test_batches(config, data_dir, device), device, config.amp,
-                    config.tta_flip, tta_shift=config.tta_shift)["top1"]
+    return evaluate(model, test_batches(config, data_dir, device), device,
+                    resolve_amp(config, device), config.tta_flip, tta_shift=config.tta_shift)["top1"]
 
 
 # --- running the suite -----------------------------------------------------------------------------

@@ -185,6 +185,25 @@ def test_checkpoint_rows_leave_small_int8_checkpoints_that_load(tmp_path):
     assert [c[2] for c in fake.calls] == [0, 1, 2, 0] and path.is_file()
 
 
+def test_checkpoint_accuracy_evaluates_as_the_run_did(tmp_path, monkeypatch):
+    run(["identity"], tmp_path, FakeTrain())
+    path = tmp_path / "ck" / "identity.pt"
+    seen = {}
+
+    def fake_evaluate(model, batches, device, amp, tta_flip, tta_shift):
+        seen.update(amp=amp, flip=tta_flip, shift=tta_shift)
+        return {"top1": 12.5}
+    monkeypatch.setattr("metaformer_mini.data.test_batches", lambda config, data_dir, device: [])
+    monkeypatch.setattr("metaformer_mini.evaluate.evaluate", fake_evaluate)
+    assert ex.checkpoint_accuracy(path, None) == 12.5
+    assert seen == {"amp": "bf16", "flip": True, "shift": 1}
+    state = torch.load(path, weights_only=True)
+    state["config"]["amp"] = "auto"  # a config that leaves the choice to the device
+    torch.save(state, path)
+    ex.checkpoint_accuracy(path, None)
+    assert seen["amp"] == "none"  # what training on a CPU would have used
+
+
 def test_quantize_roundtrip_error_is_half_a_step():
     state = {"w": torch.randn(8, 4, 3, 3), "b": torch.randn(8), "n": torch.tensor(3)}
     q = ex.quantize_weights(state)
