@@ -1,4 +1,4 @@
-"""Tests for benchmarks/*.py: every numeric flag is range-checked, and keep_freed_memory.py runs end to end."""
+"""Tests for benchmarks/*.py: every numeric flag is range-checked; keep_freed_memory.py and throughput.py run end to end."""
 import ctypes
 import importlib
 import json
@@ -54,3 +54,18 @@ def test_keep_freed_memory_measures_both_cases_in_their_own_processes(bench, tmp
     assert result["speedup"] == pytest.approx(result["cases"]["without"]["step_s"]
                                               / result["cases"]["with"]["step_s"])
     assert "page faults" in capsys.readouterr().out
+
+
+def test_throughput_writes_one_row_per_amp_layout_and_step(bench, tmp_path, capsys):
+    out = tmp_path / "throughput.json"
+    argv = ["--device", "cpu", "--batch", "1", "--img-size", "32", "--iters", "1", "--warmup", "0",
+            "--threads", "1", "--amp", "none", "bf16", "--out", str(out)]
+    bench("throughput").main(argv)
+    result = json.loads(out.read_text())
+    assert result["command"] == "python benchmarks/throughput.py " + " ".join(argv)
+    assert [(r["amp"], r["format"], r["step"]) for r in result["rows"]] == [
+        (amp, fmt, step) for amp in ("none", "bf16") for fmt in ("contiguous", "channels_last")
+        for step in ("forward", "train")]
+    for r in result["rows"]:
+        assert r["ours_over_timm"] == pytest.approx(r["ours_img_s"] / r["timm_img_s"])
+    assert "ours/timm" in capsys.readouterr().out
