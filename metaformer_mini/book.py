@@ -7,7 +7,9 @@ Every chapter runs in two modes, picked by the environment variable ``METAFORMER
 """
 from __future__ import annotations
 
+import json
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
@@ -76,6 +78,21 @@ def results_dir() -> Path:
                                 "checkout nor an installed copy with its results; reinstall it "
                                 "from the repository (README, Set-up)")
     return packaged
+
+
+def stored_run_seconds(notebook: Path) -> Optional[float]:
+    """Return the seconds of a notebook's stored run, first cell's start to last cell's end (None: no run).
+
+    Jupyter stores each executed cell's timestamps in its metadata (``execution``); a chapter
+    executed top to bottom in quick mode thus records how long the whole chapter took.
+    """
+    times = [cell["metadata"]["execution"] for cell in json.loads(notebook.read_text())["cells"]
+             if "shell.execute_reply" in cell.get("metadata", {}).get("execution", {})]
+    if not times:
+        return None
+    start = datetime.fromisoformat(times[0]["iopub.execute_input"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(times[-1]["shell.execute_reply"].replace("Z", "+00:00"))
+    return (end - start).total_seconds()
 
 
 def _is_image_folder(path: Path) -> bool:

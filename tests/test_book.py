@@ -111,3 +111,23 @@ def test_cifar10_samples_from_the_shared_data():
     assert len(classes) == 10 and classes[0] == "airplane" and classes[-1] == "truck"
     assert images.shape == (4, 3, 32, 32) and images.float().std() > 10
     assert labels.min() >= 0 and labels.max() <= 9
+
+
+def test_stored_run_seconds_spans_the_first_start_to_the_last_end(tmp_path):
+    import nbformat
+
+    def cell(start: str, end: str):
+        code = nbformat.v4.new_code_cell("pass")
+        code.metadata["execution"] = {"iopub.execute_input": start, "shell.execute_reply": end}
+        return code
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 1. T"),
+                                         cell("2025-01-01T10:00:00.500Z", "2025-01-01T10:00:01Z"),
+                                         nbformat.v4.new_code_cell("never run"),
+                                         cell("2025-01-01T10:00:30Z", "2025-01-01T10:01:02.500Z")])
+    nbformat.write(nb, tmp_path / "run.ipynb")
+    assert book.stored_run_seconds(tmp_path / "run.ipynb") == 62.0
+    nb.cells = nb.cells[:1]
+    nbformat.write(nb, tmp_path / "run.ipynb")
+    assert book.stored_run_seconds(tmp_path / "run.ipynb") is None
+    assert book.stored_run_seconds(ROOT / "chapters" / "06_training_cifar10.ipynb") > 0

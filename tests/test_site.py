@@ -3,22 +3,16 @@
 The browser test builds the site into a temporary folder, serves it on 127.0.0.1 and opens
 every page in headless Debian Chromium through playwright, with every request that leaves the
 local server blocked: so it also proves the site needs no internet (MathJax and the widget
-scripts are served locally). Screenshots go under each test's tmp_path.
+scripts are served locally). The build, the server and the browser are tests/conftest.py's
+fixtures, shared with the slide decks' browser test. Screenshots go under each test's tmp_path.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import json
-import os
 import re
-import shutil
-import subprocess
 import sys
-import threading
 from pathlib import Path
-from typing import Any
 
 import nbformat
 import numpy as np
@@ -26,11 +20,6 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# The theme logs this on every page when no theme mode was stored; it is harmless.
-HARMLESS_CONSOLE = [re.compile(r"Got invalid theme mode")]
 
 
 def toc_files() -> list[str]:
@@ -97,69 +86,13 @@ def test_every_citation_is_in_the_bibliography():
 
 # --- the site in a browser ----------------------------------------------------------------------
 
-def _require_browser() -> None:
-    """Skip (fail when CI=true) unless Debian's chromium and playwright are both installed."""
-    missing = []
-    if not Path(CHROMIUM).exists():
-        missing.append(f"{CHROMIUM} (apt-get install -y chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("playwright (pip install -r requirements.txt)")
-    if missing:
-        message = "the browser test needs " + " and ".join(missing)
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + "; CI must run it (.ci/run installs chromium)")
-        pytest.skip(message)
-
-
-def test_missing_browser_skips_locally_but_fails_in_ci(monkeypatch):
-    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", "/nonexistent/chromium")
+def test_missing_browser_skips_locally_but_fails_in_ci(monkeypatch, require_browser):
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception, match="apt-get install -y chromium"):
-        _require_browser()
+        require_browser("/nonexistent/chromium")
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI must run it"):
-        _require_browser()
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    """Build the book with warnings as errors into a temporary folder; return its html/ folder."""
-    _require_browser()
-    out = tmp_path_factory.mktemp("site")
-    build = subprocess.run(
-        [shutil.which("jupyter-book") or "jupyter-book", "build", str(ROOT), "-W", "-n", "--keep-going",
-         "--path-output", str(out)], capture_output=True, text=True, timeout=900)
-    assert build.returncode == 0, f"jupyter-book build failed:\n{build.stdout[-4000:]}\n{build.stderr[-4000:]}"
-    return out / "_build" / "html"
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def server(site):
-    """Serve the built site on 127.0.0.1 (a free port); yield its base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(site))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
+        require_browser("/nonexistent/chromium")
 
 
 def _colab_url(doc: str) -> str:
@@ -169,29 +102,9 @@ def _colab_url(doc: str) -> str:
     return f"{colab}/github/{repo}/blob/{config['repository'].get('branch', 'master')}/{doc}.ipynb"
 
 
-def _watched_page(browser, server: str) -> tuple[Any, list[str]]:
-    """Return a new page whose requests off the site are blocked, and the list its problems go to."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    problems: list[str] = []
-    page.on("console", lambda msg: msg.type == "error" and not any(
-        p.search(msg.text) for p in HARMLESS_CONSOLE) and problems.append(f"console: {msg.text}"))
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url}"))
-
-    def only_local(route):
-        if route.request.url.startswith(server):
-            route.continue_()
-        else:
-            problems.append(f"left the site: {route.request.url}")
-            route.abort()
-
-    page.route("**/*", only_local)
-    return page, problems
-
-
 @pytest.mark.parametrize("doc", toc_files())
-def test_page_works_offline_in_chromium(doc, server, browser, tmp_path):
-    page, problems = _watched_page(browser, server)
+def test_page_works_offline_in_chromium(doc, server, watched_page, tmp_path):
+    page, problems = watched_page()
     page.goto(server + f"{doc}.html", wait_until="networkidle")
     page.wait_for_function("Array.from(document.images).every(img => img.complete)")
 
@@ -220,6 +133,20 @@ def test_page_works_offline_in_chromium(doc, server, browser, tmp_path):
     assert not problems, "\n".join(problems)
 
 
+def test_teachers_page_shows_each_chapters_stored_run_time(site):
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    from run_times import format_seconds
+
+    from metaformer_mini.book import stored_run_seconds
+
+    html = (site / "book" / "teachers.html").read_text()
+    assert "{{" not in html, "book/teachers.md has a substitution that the build did not resolve"
+    for doc in CHAPTERS:
+        cited = re.findall(rf"\{{\{{ run_time_{Path(doc).name[:2]} \}}\}}", (ROOT / "book" / "teachers.md").read_text())
+        shown = html.count(f"({format_seconds(stored_run_seconds(ROOT / f'{doc}.ipynb'))})")
+        assert shown >= len(cited), f"{doc}: its run time is cited {len(cited)} times but shown {shown}"
+
+
 def test_site_serves_mathjax_and_widget_scripts_locally(site):
     html = (site / "chapters" / f"{Path(CHAPTERS[0]).name}.html").read_text()
     assert 'src="../_static/mathjax/tex-chtml.js"' in html
@@ -233,16 +160,19 @@ def test_site_serves_mathjax_and_widget_scripts_locally(site):
 # --- the "Try it in your browser" page ----------------------------------------------------------
 
 TRYIT = "book/try_in_browser"
-ORT_WEB = ROOT / "book" / "_static" / "onnxruntime-web"
+# npm packages the site serves itself, each with a SOURCE.txt that records every file's sha256
+VENDORED = [ROOT / "book" / "_static" / name for name in ("onnxruntime-web", "reveal.js")]
 
 
-def test_vendored_onnxruntime_web_matches_its_recorded_hashes():
-    recorded = dict(line.split()[::-1] for line in (ORT_WEB / "SOURCE.txt").read_text().splitlines()
+@pytest.mark.parametrize("folder", VENDORED, ids=lambda folder: folder.name)
+def test_vendored_files_match_their_recorded_hashes(folder):
+    recorded = dict(line.split()[::-1] for line in (folder / "SOURCE.txt").read_text().splitlines()
                     if re.fullmatch(r"[0-9a-f]{64}  \S+", line))
-    on_disk = {path.name for path in ORT_WEB.iterdir() if path.name != "SOURCE.txt"}
+    on_disk = {path.relative_to(folder).as_posix() for path in folder.rglob("*")
+               if path.is_file() and path.name != "SOURCE.txt"}
     assert set(recorded) == on_disk, f"SOURCE.txt lists {sorted(recorded)}, the folder holds {sorted(on_disk)}"
     for name, digest in recorded.items():
-        assert hashlib.sha256((ORT_WEB / name).read_bytes()).hexdigest() == digest, f"{name} changed"
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, f"{name} changed"
 
 
 def _onnxruntime_probs(site: Path, row: str, image: np.ndarray) -> np.ndarray:
@@ -262,14 +192,14 @@ def _wait_for_run(page, runs: int, model: str) -> dict:
     return page.evaluate("window.tryit.last")
 
 
-def test_try_it_page_runs_the_models_in_chromium_as_onnxruntime_does(site, server, browser, tmp_path):
+def test_try_it_page_runs_the_models_in_chromium_as_onnxruntime_does(site, server, watched_page, tmp_path):
     from PIL import Image
 
     manifest = json.loads((site / "_static" / "tryit" / "models" / "manifest.json").read_text())
     rows = [entry["row"] for entry in manifest["models"]]
     assert rows[:2] == ["pooling", "identity"], f"the page's models: {rows}"
     assert sum(entry["bytes"] for entry in manifest["models"]) <= 8_000_000
-    page, problems = _watched_page(browser, server)
+    page, problems = watched_page()
     page.goto(server + f"{TRYIT}.html")
     _wait_for_run(page, 1, "pooling")
 
