@@ -1,11 +1,13 @@
-"""What ``train.keep_freed_memory()`` (glibc's ``mallopt``) is worth: the CPU training step with and without it.
+"""What keeping freed memory (glibc's ``mallopt``) is worth: the CPU training step with and without it.
 
     python benchmarks/keep_freed_memory.py                                 # cifar10-quick's step
     python benchmarks/keep_freed_memory.py --config imagenet-s12 --batch 8 # PoolFormer-S12, 224x224
 
-``train()`` calls ``keep_freed_memory()`` on a CPU so that glibc keeps the pages of freed
-activations for the next step instead of returning them to the kernel and faulting them in
-again. The setting is process-global, so each case runs in a fresh process of this script:
+By default glibc returns freed activations' pages to the kernel and each training step faults
+them in again; :func:`keep_freed_memory` tells it to keep them. It removes nearly all of the page
+faults, but the step itself barely changes (``results/keep_freed_memory*.json``), so the engine
+leaves the allocator at its defaults and this benchmark is where the question is answered.
+The setting is process-global, so each case runs in a fresh process of this script:
 "with" calls it before building the model, "without" keeps glibc's defaults (and sees no
 ``MALLOC_*`` environment variable). The two alternate for ``--rounds`` rounds, so that load from
 other processes hits both alike. Each process times ``--iters`` training steps of the config's
@@ -17,6 +19,7 @@ with the command that made it.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import resource
@@ -38,15 +41,32 @@ from throughput import time_alternately, train_step  # noqa: E402
 from metaformer_mini._names import flag  # noqa: E402
 from metaformer_mini.checkpoint import build_model  # noqa: E402
 from metaformer_mini.configs import get_train_config, list_configs  # noqa: E402
-from metaformer_mini.train import keep_freed_memory, resolve_amp  # noqa: E402
+from metaformer_mini.train import resolve_amp  # noqa: E402
 
 CASES = ("without", "with")
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc's malloc keep freed activations for reuse; return whether it could be told.
+
+    By default glibc returns every freed block above its mmap threshold (128 KiB, adapting up to
+    32 MiB) to the kernel, so each training step on a CPU faults its activations' pages in afresh
+    (``tests/test_benchmarks.py`` counts the faults). Raising the mmap and trim thresholds
+    (``mallopt``, the same as the ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_``
+    environment variables) keeps those pages in the process. A no-op without glibc (Windows,
+    macOS, musl).
+    """
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None) if os.name == "posix" else None
+    if mallopt is None:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 1 << 30))
 
 
 def measure(config_name: str, batch: Optional[int], iters: int, warmup: int, keep: bool) -> dict[str, Any]:
     """Return this process's fastest train step (s) and its minor page faults per step.
 
-    ``keep``: call ``keep_freed_memory()`` first, as ``train()`` does on a CPU.
+    ``keep``: call :func:`keep_freed_memory` first.
     """
     told = keep_freed_memory() if keep else False
     config = get_train_config(config_name)

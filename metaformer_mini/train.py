@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import contextlib
-import ctypes
 import json
 import math
 import os
@@ -72,10 +71,7 @@ class Processes:
 
 
 def setup(config: TrainConfig) -> tuple[Processes, torch.device]:
-    """Start torch.distributed when launched by torchrun; return the processes and this one's device.
-
-    On a CPU it also has the allocator keep freed memory (:func:`keep_freed_memory`).
-    """
+    """Start torch.distributed when launched by torchrun; return the processes and this one's device."""
     procs = Processes(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
                       int(os.environ.get("LOCAL_RANK", 0)))
     want = config.device
@@ -89,31 +85,11 @@ def setup(config: TrainConfig) -> tuple[Processes, torch.device]:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
-    else:
-        keep_freed_memory()
     if procs.world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if config.threads:
         torch.set_num_threads(config.threads)
     return procs, device
-
-
-def keep_freed_memory() -> bool:
-    """Have glibc's malloc keep freed activations for reuse; return whether it could be told.
-
-    By default glibc returns every freed block above its mmap threshold (128 KiB, adapting up to
-    32 MiB) to the kernel, so each training step on a CPU faults its activations' pages in afresh
-    (``tests/test_train.py`` counts the faults). Raising the mmap and trim
-    thresholds (``mallopt``, the same as the ``MALLOC_MMAP_THRESHOLD_`` and
-    ``MALLOC_TRIM_THRESHOLD_`` environment variables) keeps those pages in the process;
-    ``benchmarks/keep_freed_memory.py`` times the step with and without it. A no-op
-    without glibc (Windows, macOS, musl).
-    """
-    mallopt = getattr(ctypes.CDLL(None), "mallopt", None) if os.name == "posix" else None
-    if mallopt is None:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
-    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 1 << 30))
 
 
 def resolve_amp(config: TrainConfig, device: torch.device) -> str:
