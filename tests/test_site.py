@@ -147,6 +147,15 @@ def test_teachers_page_shows_each_chapters_stored_run_time(site):
         assert shown >= len(cited), f"{doc}: its run time is cited {len(cited)} times but shown {shown}"
 
 
+def test_teachers_page_says_what_the_committed_suite_shows(site):
+    from metaformer_mini.analysis.verdicts import format_summary
+    from metaformer_mini.experiments import load_results
+
+    text = re.sub(r"<[^>]+>", "", (site / "book" / "teachers.html").read_text())
+    for paragraph in format_summary(load_results()).split("\n\n"):
+        assert paragraph.replace("*", "") in " ".join(text.split()), paragraph
+
+
 def test_site_serves_mathjax_and_widget_scripts_locally(site):
     html = (site / "chapters" / f"{Path(CHAPTERS[0]).name}.html").read_text()
     assert 'src="../_static/mathjax/tex-chtml.js"' in html

@@ -152,7 +152,7 @@ def format_verdicts(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def format_summary(results: Sequence[dict[str, Any]], baseline: str = "pooling") -> str:
-    """Return what the suite shows so far, in a few Markdown sentences: the rows and the verdicts.
+    """Return what the suite shows so far, in a few Markdown paragraphs: the rows and the verdicts.
 
     ``book/teachers.md`` carries this text for group leaders (a test keeps it equal to the
     committed results); chapter 9 gives the intervals behind it.
@@ -177,4 +177,4 @@ def format_summary(results: Sequence[dict[str, Any]], baseline: str = "pooling")
         if claims:
             lines.append(f"*{heading}:* {'; '.join(claims)}.")
     lines.append(f"{len(rows) - len(run)} of the {len(rows)} claims are not run yet.")
-    return "\n".join(lines)
+    return "\n\n".join(lines)
