@@ -29,6 +29,7 @@ from typing import Optional
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from cifar_quick import cpu_name  # noqa: E402  (the processor's name, as the other benchmarks record it)
+from metaformer_mini._io import write_json  # noqa: E402
 from metaformer_mini._names import flag  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -131,10 +132,7 @@ def main(argv: Optional[list[str]] = None) -> None:
           f"{sizes['onnxruntime_web'] / 1e6:.1f} MB, first model {sizes['first_model'] / 1e6:.1f} MB, "
           f"the rest {sizes['rest'] / 1e6:.1f} MB); first result "
           f"{next(iter(result['models'].values()))['first_result_after_navigation_ms'] / 1000:.2f} s after navigation")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {out}")
+    print(f"wrote {write_json(args.out, result, indent=1)}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ trains ``cifar10-full`` once and prints its accuracy, its times, and the first e
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Optional
@@ -21,6 +20,7 @@ from typing import Optional
 import torch
 
 from cifar_quick import ROOT, imagenet_step_throughput
+from metaformer_mini._io import write_json
 from metaformer_mini._names import flag
 from metaformer_mini.configs import RANGES, get_train_config
 from metaformer_mini.train import train
@@ -77,8 +77,7 @@ def main(argv: Optional[list[str]] = None) -> None:
           f"{r['wall_s']:.0f} s wall, {r['images_per_s']:.0f} img/s")
     print(f"first evaluation at >= {GOAL}%: " + (f"epoch {reached['epoch']} ({reached['test_acc']:.2f}%) "
                                                  f"after {reached['wall_s']:.0f} s wall" if reached else "none"))
-    Path(args.table).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.table).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.table, result)
 
 
 if __name__ == "__main__":

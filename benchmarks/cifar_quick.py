@@ -13,7 +13,6 @@ training throughput of PoolFormer-S12 at 224x224 (synthetic data, bf16, channels
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -22,6 +21,7 @@ from typing import Optional
 
 import torch
 
+from metaformer_mini._io import write_json
 from metaformer_mini._names import flag
 from metaformer_mini.configs import get_train_config
 from metaformer_mini.registry import create_model
@@ -113,8 +113,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         g = result["imagenet_s12_gpu"]
         print(f"\nPoolFormer-S12 training step on {g['gpu']}: {g['images_per_s']:.0f} images/s "
               f"(batch {g['batch']}, 224x224, bf16, channels_last)")
-    Path(args.table).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.table).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.table, result)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))  # this checkout's package, whatever else is insta
 
 from cifar_quick import cpu_name  # noqa: E402
 from throughput import time_alternately, train_step  # noqa: E402
+from metaformer_mini._io import write_json  # noqa: E402
 from metaformer_mini._names import flag  # noqa: E402
 from metaformer_mini.checkpoint import build_model  # noqa: E402
 from metaformer_mini.configs import get_train_config, list_configs  # noqa: E402
@@ -155,10 +156,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     print(f"keep_freed_memory(): step {result['speedup']:.2f}x as fast, "
           f"{100 * result['page_faults_removed']:.0f}% of its page faults gone "
           f"(load {result['load'][0]} -> {result['load'][1]})")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    print(f"wrote {write_json(args.out, result)}")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's package, whatever else is installed
 
+from metaformer_mini._io import write_json
 from metaformer_mini._names import flag
 from metaformer_mini.checkpoint import load_checkpoint
 from metaformer_mini.configs import RANGES, get_train_config
@@ -134,8 +135,7 @@ def main(argv: Optional[list[str]] = None) -> None:
                                        text=True).stdout.strip())
 
     def save() -> None:
-        table_path.parent.mkdir(parents=True, exist_ok=True)
-        table_path.write_text(json.dumps(table, indent=2) + "\n")
+        write_json(table_path, table)
 
     for name in args.only:
         if name in table["rows"]:

@@ -15,7 +15,6 @@ slow a step down, so the fastest is the least disturbed). The table is printed a
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import sys
@@ -31,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cifar_quick import cpu_name  # noqa: E402
 from metaformer_mini import create_model  # noqa: E402
+from metaformer_mini._io import write_json  # noqa: E402
 from metaformer_mini._names import flag  # noqa: E402
 
 
@@ -160,9 +160,7 @@ def main(argv: Optional[list[str]] = None) -> None:
               "iters": args.iters, "warmup": args.warmup,
               "load": [round(load_before, 2), round(os.getloadavg()[0], 2)], "rows": rows}
     print(f"load average {result['load'][0]} -> {result['load'][1]}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {write_json(args.out, result)}")
 
 
 if __name__ == "__main__":

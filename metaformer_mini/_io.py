@@ -1,4 +1,4 @@
-"""Two helpers for what the package writes: files that a kill never leaves half-written, plain data."""
+"""Helpers for what the package and its benchmarks write: files that a kill never leaves half-written, JSON, plain data."""
 from __future__ import annotations
 
 import json
@@ -23,6 +23,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_json(path: str | os.PathLike, data: Any, indent: int = 2) -> Path:
+    """Write ``data`` as indented JSON with a final newline to ``path`` (atomically); return the path."""
+    atomic_write(path, lambda f: f.write((json.dumps(data, indent=indent) + "\n").encode()))
+    return Path(path)
 
 
 def plain(value: Any) -> Any:

@@ -44,7 +44,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ._io import atomic_write, plain
+from ._io import plain, write_json
 from .book import cifar10_dir, repo_root, results_dir
 from .checkpoint import (SUITE_WEIGHTS_FORMAT, dequantize_weights, quantize_weights,  # noqa: F401
                          read_suite_checkpoint, save_suite_checkpoint)
@@ -149,7 +149,7 @@ def _read(path: Path) -> Optional[dict[str, Any]]:
 
 def _write(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as JSON atomically."""
-    atomic_write(path, lambda f: f.write((json.dumps(data, indent=2) + "\n").encode()))
+    write_json(path, data)
 
 
 def model_costs(row: Row, throughput_batch: int = 64) -> dict[str, Any]:

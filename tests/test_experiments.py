@@ -88,7 +88,8 @@ def test_the_quick_recipe_is_the_suite_recipe_with_a_faster_model_and_pipeline()
     quick, suite = get_train_config("cifar10-quick"), get_train_config("cifar10-suite")
     assert suite.model_overrides == {} and quick.model == suite.model
     different = {k for k, v in dataclasses.asdict(quick).items() if dataclasses.asdict(suite)[k] != v}
-    assert different == {"name", "model_overrides", "progressive_start", "crop_padding"}
+    assert different == {"name", "model_overrides", "progressive_start", "crop_padding", "epochs"}
+    assert quick.epochs == 10 and suite.epochs == SUITE_EPOCHS  # the quick run stays short
     assert (suite.whiten_stem, suite.optimizer, suite.tta_flip, suite.tta_shift, suite.label_smoothing,
             suite.crop_padding, suite.time_budget_min) == (True, "muon", True, 1, 0.2, 2, 0.0)
     assert suite.progressive_start == 0  # fixed-grid mixers (spatial MLP, random) need 32x32 throughout
