@@ -398,7 +398,7 @@ def format_results_table(rows: Sequence[dict[str, Any]]) -> str:
             f"{r['epochs']:.1f} | {r['wall_minutes']:.1f} | {paper} | {num(r['paper_delta'], '+.1f')} |")
     runs = sum(len(r["top1_seeds"]) for r in rows)
     hours = sum(r["wall_minutes"] for r in rows) / 60
-    devices = ", ".join(sorted({r["device"] for r in rows}))
+    devices = ", ".join(sorted({r["device"] for r in rows if r["device"]})) or "no device recorded"
     lines += ["", f"{runs} runs in {hours:.1f} hours of wall time ({devices})."]
     return "\n".join(lines)
 
