@@ -399,7 +399,7 @@ def format_results_table(rows: Sequence[dict[str, Any]]) -> str:
     runs = sum(len(r["top1_seeds"]) for r in rows)
     hours = sum(r["wall_minutes"] for r in rows) / 60
     devices = ", ".join(sorted({r["device"] for r in rows if r["device"]})) or "no device recorded"
-    lines += ["", f"{runs} runs in {hours:.1f} hours of wall time ({devices})."]
+    lines += ["", f"{runs} run{'s' * (runs != 1)} in {hours:.1f} hours of wall time ({devices})."]
     return "\n".join(lines)
 
 
