@@ -65,7 +65,7 @@ def test_summary_names_the_baseline_and_groups_the_verdicts():
     text = format_summary(rows)
     assert text.startswith("At 15 epochs on CIFAR-10 (4 rows, 9 runs so far), the pooling "
                            "baseline reaches 85.00% test top-1 over 3 seeds")
-    assert "pooling 85.00, identity 84.00, random 85.00." in text  # mixer rows only
+    assert "means of the mixer rows: pooling 85.00, identity 84.00, random 85.00." in text
     assert "*Agree with the paper:* pooling beats identity mapping (+1.00 points); pool size 5" in text
     assert "*Within the seed noise:* pooling beats a frozen random mixing matrix (+0.00 points)" in text
     assert "Disagree" not in text and text.endswith(f"{len(CLAIMS) - 3} of the {len(CLAIMS)} claims are not run yet.")

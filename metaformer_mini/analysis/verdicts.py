@@ -165,9 +165,11 @@ def format_summary(results: Sequence[dict[str, Any]], baseline: str = "pooling")
     runs = sum(len(r["runs"]) for r in results)
     mixers = ", ".join(f"{r['name']} {statistics.fmean(seed_scores(r)):.2f}"
                        for r in results if r["group"] == "mixer")
-    lines = [f"At {epochs} epochs on CIFAR-10 ({len(results)} rows, {runs} runs so far), the "
-             f"{baseline} baseline reaches {statistics.fmean(seed_scores(base)):.2f}% test top-1 "
-             f"over {len(base['runs'])} seeds; the mixer rows' means are: {mixers}."]
+    def count(n: int, word: str) -> str:
+        return f"{n} {word}{'s' * (n != 1)}"
+    lines = [f"At {epochs} epochs on CIFAR-10 ({count(len(results), 'row')}, {count(runs, 'run')} "
+             f"so far), the {baseline} baseline reaches {statistics.fmean(seed_scores(base)):.2f}% "
+             f"test top-1 over {count(len(base['runs']), 'seed')}; means of the mixer rows: {mixers}."]
     rows = verdicts(results)
     run = [r for r in rows if r["verdict"] != "not run"]
     headings = {"agrees": "Agree with the paper", "disagrees": "Disagree with the paper",
