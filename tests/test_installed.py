@@ -42,6 +42,11 @@ def installed(tmp_path_factory) -> Path:
     return site
 
 
+def _files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts)
+
+
 def _python(site: Path, code: str, cwd: Path) -> str:
     env = {**os.environ, "PYTHONPATH": str(site)}
     done = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True,
@@ -59,6 +64,8 @@ def test_the_wheel_carries_the_committed_results(installed, tmp_path):
     assert Path(results) == installed / "metaformer_mini" / "results"
     assert sorted(rows) == sorted(p.stem for p in (ROOT / "results" / "cifar10-suite").glob("*.json"))
     assert checkpoints == sorted(p.name for p in (ROOT / "results" / "checkpoints").glob("*.pt"))
+    # every committed result, in every folder (the 10-epoch suite too), is in the wheel
+    assert _files(Path(results)) == _files(ROOT / "results")
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
