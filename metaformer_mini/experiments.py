@@ -17,10 +17,13 @@ where the paper has that row, None where it has not.
 ``run`` writes one JSON per row to ``results/cifar10-suite/<row>.json`` (its config, the test top-1
 of each seed and their mean, parameters, MACs, CPU throughput, wall time, the exact command, git
 commit, date, device, versions, machine load) after each seed, and skips seeds already recorded
-with the same config, so an interrupted suite resumes where it stopped. Runs go seed by seed: the
-first seed of every requested row, then the second, so a suite stopped early still covers every
-row. The first seed of the rows in ``CHECKPOINT_ROWS`` also leaves its weights (int8, no
-optimizer) in ``results/checkpoints/``.
+with the same config, so an interrupted suite resumes where it stopped. A seed trains in its own
+folder under ``--work-dir`` (default ``runs/suite``), which keeps the engine's ``last.pt`` after
+every epoch: a seed that was stopped resumes from its last finished epoch, with the same result
+as an uninterrupted run, and the folder is removed once the seed is recorded. Runs go seed by
+seed: the first seed of every requested row, then the second, so a suite stopped early still
+covers every row. The first seed of the rows in ``CHECKPOINT_ROWS`` also leaves its weights
+(int8, no optimizer) in ``results/checkpoints/``.
 """
 from __future__ import annotations
 
@@ -30,10 +33,10 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -47,7 +50,7 @@ from tqdm.auto import tqdm
 from ._io import plain, write_json
 from .book import cifar10_dir, repo_root, results_dir
 from .checkpoint import (SUITE_WEIGHTS_FORMAT, dequantize_weights, quantize_weights,  # noqa: F401
-                         read_suite_checkpoint, save_suite_checkpoint)
+                         read_checkpoint, read_suite_checkpoint, save_suite_checkpoint)
 from .configs import TrainConfig, config_from_dict
 from .registry import get_config
 from .suite import (BASELINE, CHECKPOINT_ROWS, MIXER_SEEDS, PAPER, RECIPE, ROWS, SUITE,  # noqa: F401
@@ -200,6 +203,7 @@ class SeedRun:
     train_seconds: Optional[float] = None
     wall_seconds: Optional[float] = None
     suite_wall_seconds: Optional[float] = None  # training, saving and checking the checkpoint
+    resumed_from_epoch: Optional[int] = None   # written only when the seed resumed after this epoch
     train_images_per_s: Optional[float] = None
     device: Optional[str] = None
     amp: Optional[str] = None
@@ -216,10 +220,11 @@ class SeedRun:
     checkpoint_top1: Optional[float] = None    # written only when that checkpoint was evaluated
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the run as its JSON entry (the two checkpoint-only keys only when set)."""
+        """Return the run as its JSON entry (the checkpoint-only and resume keys only when set)."""
         data = dataclasses.asdict(self)
         return {k: v for k, v in data.items()
-                if v is not None or k not in ("checkpoint_bytes", "checkpoint_top1")}
+                if v is not None
+                or k not in ("checkpoint_bytes", "checkpoint_top1", "resumed_from_epoch")}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SeedRun:
@@ -239,17 +244,19 @@ class _Runner:
     command: str
     train_fn: TrainFn
     check_checkpoints: bool
+    work_dir: Path  # one folder per seed in training, kept until the seed is recorded
 
 
 def run_suite(names: Sequence[str] = (), data_dir: Optional[str | os.PathLike] = None,
               results_dir: Optional[str | os.PathLike] = None,
               checkpoint_dir: Optional[str | os.PathLike] = None, command: str = "",
               train_fn: Optional[TrainFn] = None, check_checkpoints: bool = True,
-              progress: bool = True) -> list[dict[str, Any]]:
+              progress: bool = True, work_dir: str | os.PathLike = "runs/suite") -> list[dict[str, Any]]:
     """Train the rows ``names`` (all when empty), seed by seed; return their result dicts.
 
     The first seed of every row runs before any row's second seed. Seeds whose results already
-    exist with the same config are skipped. ``train_fn`` replaces
+    exist with the same config are skipped; a seed stopped in training resumes from its folder in
+    ``work_dir``. ``train_fn`` replaces
     :func:`metaformer_mini.train.train` (same signature; tests pass a fake one).
     ``check_checkpoints`` evaluates each saved int8 checkpoint on the test set.
     """
@@ -260,7 +267,7 @@ def run_suite(names: Sequence[str] = (), data_dir: Optional[str | os.PathLike] =
                      None if data_dir is None else str(data_dir),
                      Path(results_dir) if results_dir is not None else default_results_dir(),
                      Path(checkpoint_dir) if checkpoint_dir is not None else default_checkpoint_dir(),
-                     command, train_fn, check_checkpoints)
+                     command, train_fn, check_checkpoints, Path(work_dir))
     todo = []
     for row in rows:
         done = finished_seeds(_read(result_path(runner.results_dir, row.name)), row, runner.results_dir)
@@ -272,7 +279,7 @@ def run_suite(names: Sequence[str] = (), data_dir: Optional[str | os.PathLike] =
         bar.write(f"{skipped} run(s) already in {runner.results_dir} with the same config: skipped")
     for row, seed in bar:
         bar.set_postfix(row=row.name, seed=seed)
-        run = _run_one(runner, row, seed)
+        run = _run_one(runner, row, seed, bar.write)
         score = "diverged" if run.top1 is None else f"top-1 {run.top1:.2f}%"
         bar.write(f"{row.name} seed {seed}: {score} in {run.suite_wall_seconds / 60:.1f} min "
                   f"(load {run.load_avg_start[0]:.1f} -> {run.load_avg_end[0]:.1f})")
@@ -280,37 +287,62 @@ def run_suite(names: Sequence[str] = (), data_dir: Optional[str | os.PathLike] =
     return [r for r in (_read(result_path(runner.results_dir, row.name)) for row in rows) if r is not None]
 
 
-def _run_one(runner: _Runner, row: Row, seed: int) -> SeedRun:
-    """Train one seed of ``row``, merge it into the row's JSON file, and return it."""
+def unfinished_run(out: Path, config: TrainConfig) -> Optional[dict[str, Any]]:
+    """Return the loop state of ``out/last.pt`` when it is a stopped run of exactly ``config``.
+
+    None when there is no such file, or it is unreadable, or another config made it (the suite's
+    recipe changed since): that folder is started afresh.
+    """
+    try:
+        state = read_checkpoint(out / "last.pt")
+    except (FileNotFoundError, ValueError):
+        return None
+    same = plain(dataclasses.asdict(config_from_dict(state["config"]))) == plain(dataclasses.asdict(config))
+    return state if same else None
+
+
+def _run_one(runner: _Runner, row: Row, seed: int, say: Callable[[str], Any] = print) -> SeedRun:
+    """Train one seed of ``row`` (resuming it if it was stopped), record it in the row's JSON file."""
     config = row.train_config(seed)
     before = provenance()
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix=f"suite-{row.name}-") as out:
-        try:
-            summary = runner.train_fn(config, data_dir=runner.data_dir, out=out, progress=False)
-        except TrainingDiverged as err:  # a result too: the paper's no-norm/no-residual rows fail
-            summary = {"final_test_acc": None, "diverged": str(err)}
-        run = SeedRun(
-            seed=seed, top1=summary["final_test_acc"], diverged=summary.get("diverged"),
-            top5=summary.get("final_test_top5"), epochs=summary.get("epochs_completed"),
-            steps=summary.get("steps"), train_seconds=summary.get("train_seconds"),
-            wall_seconds=summary.get("wall_seconds"), train_images_per_s=summary.get("images_per_s"),
-            device=summary.get("device"), amp=summary.get("amp"),
-            train_config=plain(dataclasses.asdict(config)), command=runner.command,
-            train_command=train_command(config, row, runner.data_arg),
-            load_avg_start=before["load_avg"], load_avg_end=list(os.getloadavg()),
-            date=before["date"], git_commit=before["git_commit"], git_dirty=before["git_dirty"])
-        if row.name in CHECKPOINT_ROWS and seed == row.seeds[0] and run.top1 is not None:
-            target = runner.checkpoint_dir / f"{row.name}.pt"
-            run.checkpoint_bytes = save_suite_checkpoint(
-                Path(out) / "last.pt", target,
-                {"suite_row": row.name, "top1": run.top1, "command": runner.command,
-                 "train_command": run.train_command})
-            run.checkpoint = os.path.relpath(target, runner.results_dir)
-            if runner.check_checkpoints:
-                run.checkpoint_top1 = checkpoint_accuracy(target, runner.data_dir)
-    run.suite_wall_seconds = time.perf_counter() - start
+    out = runner.work_dir / f"{row.name}-seed{seed}"
+    stopped = unfinished_run(out, config)
+    earlier_seconds = 0.0
+    if stopped is not None:
+        earlier_seconds = stopped["history"][-1]["wall_seconds"] if stopped["history"] else 0.0
+        say(f"{row.name} seed {seed}: resuming after epoch {stopped['epoch']} from {out}")
+    elif out.exists():
+        shutil.rmtree(out)
+    try:
+        summary = runner.train_fn(config, data_dir=runner.data_dir, out=out,
+                                  resume=stopped is not None, progress=False)
+    except TrainingDiverged as err:  # a result too: the paper's no-norm/no-residual rows fail
+        summary = {"final_test_acc": None, "diverged": str(err)}
+    run = SeedRun(
+        seed=seed, top1=summary["final_test_acc"], diverged=summary.get("diverged"),
+        top5=summary.get("final_test_top5"), epochs=summary.get("epochs_completed"),
+        steps=summary.get("steps"), train_seconds=summary.get("train_seconds"),
+        wall_seconds=summary.get("wall_seconds"), train_images_per_s=summary.get("images_per_s"),
+        device=summary.get("device"), amp=summary.get("amp"),
+        train_config=plain(dataclasses.asdict(config)), command=runner.command,
+        train_command=train_command(config, row, runner.data_arg),
+        load_avg_start=before["load_avg"], load_avg_end=list(os.getloadavg()),
+        date=before["date"], git_commit=before["git_commit"], git_dirty=before["git_dirty"],
+        resumed_from_epoch=None if stopped is None else stopped["epoch"])
+    if row.name in CHECKPOINT_ROWS and seed == row.seeds[0] and run.top1 is not None:
+        target = runner.checkpoint_dir / f"{row.name}.pt"
+        run.checkpoint_bytes = save_suite_checkpoint(
+            out / "last.pt", target,
+            {"suite_row": row.name, "top1": run.top1, "command": runner.command,
+             "train_command": run.train_command})
+        run.checkpoint = os.path.relpath(target, runner.results_dir)
+        if runner.check_checkpoints:
+            run.checkpoint_top1 = checkpoint_accuracy(target, runner.data_dir)
+    run.suite_wall_seconds = earlier_seconds + time.perf_counter() - start
     _record(runner, row, run, before)
+    if out.exists():  # a run that diverged at its first step never made its folder
+        shutil.rmtree(out)
     return run
 
 
@@ -417,6 +449,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     run.add_argument("--data-dir", help="CIFAR-10 folder {train,test}/<class>/*.jpg "
                                          "(default: ../shared/data/cifar10)")
     run.add_argument("--checkpoint-dir", help="the small checkpoints' folder (default results/checkpoints)")
+    run.add_argument("--work-dir", default="runs/suite",
+                     help="folder of the seeds in training, one subfolder each, removed once "
+                          "recorded; a stopped seed resumes from there (default runs/suite)")
     run.add_argument("--no-progress", action="store_true")
     table = sub.add_parser("table", help="print the results table (Markdown)")
     for action in (run, table, sub.choices["list"]):
@@ -436,7 +471,7 @@ def main(argv: Optional[list[str]] = None) -> None:
                 get_row(name)  # a typo fails before anything trains
             run_suite(args.rows, args.data_dir, args.results_dir, args.checkpoint_dir,
                       command=shlex.join(["python", "-m", "metaformer_mini.experiments", *argv]),
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, work_dir=args.work_dir)
         else:
             print(format_results_table(results_table(results_dir=args.results_dir)))
     except (ValueError, FileNotFoundError) as err:

@@ -24,7 +24,8 @@ class FakeTrain:
     def __init__(self, fail_seed=None, diverge=False):
         self.calls, self.fail_seed, self.diverge = [], fail_seed, diverge
 
-    def __call__(self, config, data_dir=None, out=None, progress=True):
+    def __call__(self, config, data_dir=None, out=None, resume=False, progress=True):
+        self.resumed = getattr(self, "resumed", []) + [resume]
         if config.seed == self.fail_seed:
             raise RuntimeError("killed")
         if self.diverge:
@@ -32,7 +33,8 @@ class FakeTrain:
         self.calls.append((config.model, dict(config.model_overrides), config.seed))
         torch.manual_seed(config.seed)
         model = build_model(config, 10)
-        save_checkpoint(f"{out}/last.pt", {"model": model.state_dict(), "num_classes": 10,
+        out.mkdir(parents=True, exist_ok=True)  # the engine makes its run folder
+        save_checkpoint(out / "last.pt", {"model": model.state_dict(), "num_classes": 10,
                                            "config": dataclasses.asdict(config)})
         return {"final_test_acc": 40.0 + config.seed, "final_test_top5": 90.0, "epochs_completed": 1.0,
                 "steps": 10, "train_seconds": 1.0, "wall_seconds": 2.0, "images_per_s": 100.0,
@@ -41,7 +43,8 @@ class FakeTrain:
 
 def run(names, tmp_path, fake):
     return ex.run_suite(names, results_dir=tmp_path / "r", checkpoint_dir=tmp_path / "ck",
-                        train_fn=fake, check_checkpoints=False, progress=False, command="pytest")
+                        train_fn=fake, check_checkpoints=False, progress=False, command="pytest",
+                        work_dir=tmp_path / "w")
 
 
 # --- the declaration ----------------------------------------------------------------------------
@@ -157,6 +160,48 @@ def test_an_interrupted_row_resumes_at_its_missing_seed(tmp_path):
     assert [c[2] for c in fake.calls] == [1, 2]
     assert result["top1_seeds"] == [40.0, 41.0, 42.0] and result["top1_mean"] == 41.0
     assert result["complete"] and result["top1_std"] == pytest.approx(statistics.stdev([40.0, 41.0, 42.0]))
+
+
+class StoppedAfterEpochs(FakeTrain):
+    """Leaves last.pt as the engine does after ``epochs`` epochs, then dies (the session ended)."""
+
+    def __init__(self, epochs, config_of=lambda config: config):
+        super().__init__()
+        self.epochs, self.config_of = epochs, config_of
+
+    def __call__(self, config, data_dir=None, out=None, resume=False, progress=True):
+        out.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(out / "last.pt", {"config": dataclasses.asdict(self.config_of(config)),
+                                          "epoch": self.epochs, "step": 10 * self.epochs,
+                                          "history": [{"wall_seconds": 30.0 * self.epochs}]})
+        raise RuntimeError("killed")
+
+
+def test_a_seed_stopped_in_training_resumes_from_its_last_epoch(tmp_path, capsys):
+    with pytest.raises(RuntimeError, match="killed"):
+        run(["random"], tmp_path, StoppedAfterEpochs(4))
+    folder = tmp_path / "w" / "random-seed0"
+    assert (folder / "last.pt").is_file() and not (tmp_path / "r" / "random.json").exists()
+    fake = FakeTrain()
+    (result,) = run(["random"], tmp_path, fake)
+    assert fake.resumed == [True, False, False]
+    assert f"random seed 0: resuming after epoch 4 from {folder}" in capsys.readouterr().out
+    run0, run1, _ = result["runs"]
+    assert run0["resumed_from_epoch"] == 4 and run0["suite_wall_seconds"] >= 120.0
+    assert "resumed_from_epoch" not in run1
+    assert not any((tmp_path / "w").iterdir())  # recorded seeds leave no folder behind
+
+
+def test_a_stopped_seed_of_another_config_starts_afresh(tmp_path):
+    other_epochs = lambda config: dataclasses.replace(config, epochs=config.epochs + 1)
+    with pytest.raises(RuntimeError, match="killed"):
+        run(["random"], tmp_path, StoppedAfterEpochs(2, other_epochs))
+    fake = FakeTrain(fail_seed=1)
+    with pytest.raises(RuntimeError, match="killed"):
+        run(["random"], tmp_path, fake)
+    assert fake.resumed == [False, False]  # seed 0 afresh, then seed 1 (which dies)
+    run0, = json.loads((tmp_path / "r" / "random.json").read_text())["runs"]
+    assert "resumed_from_epoch" not in run0 and not (tmp_path / "w" / "random-seed0").exists()
 
 
 def test_a_diverged_run_is_recorded_not_fatal(tmp_path, capsys):
