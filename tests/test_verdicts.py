@@ -41,11 +41,28 @@ def test_a_diverged_run_counts_as_chance_and_an_overlap_is_within_noise():
     assert verdict(Claim("t", "pooling", "identity", "higher"), rows)["verdict"] == "within noise"
 
 
+def test_a_collapse_claim_needs_a_loss_beyond_its_margin():
+    rows = [result("pooling", 85.0, 85.2, 84.8), result("no_residual", 79.0, 79.2, 78.8),
+            result("norm_none", 40.0, 40.2, 39.8), result("no_channel_mlp", 74.0, 80.0)]
+    collapse = {c.a: c for c in CLAIMS if c.margin}
+    assert set(collapse) == {"norm_none", "no_channel_mlp", "no_residual"}
+    # 6 points lower is lower, but not the collapse the paper reports
+    assert verdict(Claim("t", "no_residual", "pooling", "lower"), rows)["verdict"] == "agrees"
+    assert verdict(collapse["no_residual"], rows)["verdict"] == "disagrees"
+    assert verdict(collapse["norm_none"], rows)["verdict"] == "agrees"
+    assert verdict(collapse["no_channel_mlp"], rows)["verdict"] == "within noise"  # -8, interval past -10
+    assert verdict(Claim("t", "pooling", "no_residual", "higher", margin=10.0), rows)["verdict"] == "disagrees"
+
+
 def test_bad_claims_and_levels_are_refused():
     with pytest.raises(ValueError, match="expect must be"):
         Claim("t", "a", "b", "better")
     with pytest.raises(ValueError, match="Claim.tolerance must be positive, got 0"):
         Claim("t", "a", "b", "similar", 0)
+    with pytest.raises(ValueError, match="Claim.margin must be 0 or more, got -1"):
+        Claim("t", "a", "b", "lower", margin=-1)
+    with pytest.raises(ValueError, match="margin is for 'higher' and 'lower' claims"):
+        Claim("t", "a", "b", "similar", margin=2)
     with pytest.raises(ValueError, match=r"level must be in \(0, 1\), got 1.5"):
         verdict(CLAIMS[0], [], level=1.5)
 
