@@ -116,6 +116,7 @@ def verdict(claim: Claim, results: Sequence[dict[str, Any]], level: float = 0.95
     check_range("level", level, "(0, 1)")
     by_name = {r["name"]: r for r in results}
     row = {"claim": claim.text, "a": claim.a, "b": claim.b, "expect": claim.expect,
+           "margin": claim.margin,
            "paper_delta": claim.paper_delta(), "delta": None, "low": None, "high": None,
            "n_a": 0, "n_b": 0, "verdict": "not run"}
     if claim.a not in by_name or claim.b not in by_name:
