@@ -81,11 +81,14 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("pool size 7 performs as size 3", "pool7", "pooling", "similar"),
     Claim("LayerNorm loses to GroupNorm(1)", "norm_layer", "pooling", "lower"),
     Claim("BatchNorm loses to GroupNorm(1)", "norm_batch", "pooling", "lower"),
-    Claim(f"no normalization collapses (loses > {COLLAPSE:g} points)", "norm_none", "pooling", "lower", margin=COLLAPSE),
+    Claim(f"no normalization collapses (loses > {COLLAPSE:g} points)", "norm_none", "pooling", "lower",
+          margin=COLLAPSE),
     Claim("ReLU loses to GELU", "act_relu", "pooling", "lower"),
     Claim("SiLU performs as GELU", "act_silu", "pooling", "similar"),
-    Claim(f"no channel MLP collapses (loses > {COLLAPSE:g} points)", "no_channel_mlp", "pooling", "lower", margin=COLLAPSE),
-    Claim(f"no residual connection collapses (loses > {COLLAPSE:g} points)", "no_residual", "pooling", "lower", margin=COLLAPSE),
+    Claim(f"no channel MLP collapses (loses > {COLLAPSE:g} points)", "no_channel_mlp", "pooling", "lower",
+          margin=COLLAPSE),
+    Claim(f"no residual connection collapses (loses > {COLLAPSE:g} points)", "no_residual", "pooling", "lower",
+          margin=COLLAPSE),
 )
 
 
