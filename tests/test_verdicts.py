@@ -87,3 +87,6 @@ def test_summary_names_the_baseline_and_groups_the_verdicts():
     assert "*Within the seed noise:* pooling beats a frozen random mixing matrix (+0.00 points)" in text
     assert "Disagree" not in text and text.endswith(f"{len(CLAIMS) - 3} of the {len(CLAIMS)} claims are not run yet.")
     assert format_summary(rows[1:]) == "The suite has no results for its baseline row yet."
+    everything = rows + [row(name, "other", 85.0) for name in {c.a for c in CLAIMS} | {c.b for c in CLAIMS}
+                         if name not in {r["name"] for r in rows}]
+    assert format_summary(everything).endswith(f"All {len(CLAIMS)} claims have results.")

@@ -194,5 +194,7 @@ def format_summary(results: Sequence[dict[str, Any]], baseline: str = "pooling")
         claims = [f"{r['claim']} ({r['delta']:+.2f} points)" for r in run if r["verdict"] == kind]
         if claims:
             lines.append(f"*{heading}:* {'; '.join(claims)}.")
-    lines.append(f"{len(rows) - len(run)} of the {len(rows)} claims are not run yet.")
+    missing = len(rows) - len(run)
+    lines.append(f"{missing} of the {len(rows)} claims are not run yet." if missing
+                 else f"All {len(rows)} claims have results.")
     return "\n\n".join(lines)
