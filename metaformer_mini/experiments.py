@@ -413,19 +413,22 @@ def results_table(results: Optional[Sequence[dict[str, Any]]] = None,
 
 
 def format_results_table(rows: Sequence[dict[str, Any]]) -> str:
-    """Return the table as Markdown: our CIFAR-10 numbers beside the paper's ImageNet-1K numbers."""
+    """Return the table as Markdown: our CIFAR-10 numbers beside the paper's ImageNet-1K numbers.
+
+    "sd" is the sample standard deviation over a row's seeds ("-" with fewer than two).
+    """
     def num(value: Optional[float], fmt: str, missing: str = "-") -> str:
         return missing if value is None else format(value, fmt)
 
-    lines = ["| row | group | CIFAR-10 top-1 (mean) | per seed | vs pooling | params (M) | MACs (M) "
+    lines = ["| row | group | CIFAR-10 top-1 (mean) | sd | per seed | vs pooling | params (M) | MACs (M) "
              "| CPU img/s | epochs | wall (min) | paper ImageNet top-1 | paper vs S12 |",
-             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         paper = "-" if r["paper_top1"] is None else f"{r['paper_top1']:.1f} ({r['paper_table']})"
         seeds = " / ".join(num(t, ".2f", "diverged") for t in r["top1_seeds"])
         lines.append(
             f"| {r['name']} | {r['group']} | {num(r['top1'], '.2f', 'diverged')} | "
-            f"{seeds} | {num(r['delta'], '+.2f')} | "
+            f"{num(r['top1_std'], '.2f')} | {seeds} | {num(r['delta'], '+.2f')} | "
             f"{r['params'] / 1e6:.2f} | {r['macs'] / 1e6:.1f} | {r['throughput_cpu']:.0f} | "
             f"{r['epochs']:.1f} | {r['wall_minutes']:.1f} | {paper} | {num(r['paper_delta'], '+.1f')} |")
     runs = sum(len(r["top1_seeds"]) for r in rows)

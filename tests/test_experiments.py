@@ -209,7 +209,7 @@ def test_a_diverged_run_is_recorded_not_fatal(tmp_path, capsys):
     assert result["top1_seeds"] == [None, None] and result["top1_mean"] is None and result["complete"]
     assert "nan" in result["runs"][0]["diverged"]
     (row,) = ex.results_table([result])
-    assert "| no_residual | component | diverged | diverged / diverged | - |" in ex.format_results_table([row])
+    assert "| no_residual | component | diverged | - | diverged / diverged | - |" in ex.format_results_table([row])
 
 
 def test_checkpoint_rows_leave_small_int8_checkpoints_that_load(tmp_path):
@@ -313,7 +313,7 @@ def test_list_and_table_commands(tmp_path, capsys):
     assert [line.split()[-1] for line in listing if line.startswith("pool9")] == ["done"]
     ex.main(["table", "--results-dir", str(tmp_path / "r")])
     table = capsys.readouterr().out
-    assert "| pool9 | pool size | 40.50 | 40.00 / 41.00 | - |" in table and "76.8 (Table 5)" in table
+    assert "| pool9 | pool size | 40.50 | 0.71 | 40.00 / 41.00 | - |" in table and "76.8 (Table 5)" in table
 
 
 def test_a_seed_run_reads_and_writes_the_keys_of_the_committed_results():

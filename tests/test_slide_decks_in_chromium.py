@@ -3,7 +3,7 @@
 The site is built once by tests/conftest.py's fixtures (shared with tests/test_site.py) and
 served on 127.0.0.1; every request that leaves it is blocked and reported. Each deck must show
 its declared number of slides, render its math with MathJax, load its images, fit every slide on
-reveal.js's canvas and log no console error. A screenshot of each title slide goes under the
+reveal.js's canvas (in width and height) and log no console error. A screenshot of each title slide goes under the
 test's tmp_path. The decks' unit tests are tests/test_slide_decks.py.
 """
 from __future__ import annotations
@@ -43,14 +43,14 @@ def test_deck_works_offline_in_chromium(session, site, server, watched_page, tmp
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000
 
-    too_tall = []
+    too_big = []
     for index in range(session.slide_count()):
         page.evaluate(f"Reveal.slide({index})")
-        height = page.evaluate("Reveal.getCurrentSlide().scrollHeight")
-        if height > slide_decks.HEIGHT:
-            too_tall.append(f"slide {index + 1}: {height} px")
+        width, height = page.evaluate("[Reveal.getCurrentSlide().scrollWidth, Reveal.getCurrentSlide().scrollHeight]")
+        if width > slide_decks.WIDTH or height > slide_decks.HEIGHT:
+            too_big.append(f"slide {index + 1}: {width} x {height} px")
     page.close()
-    assert not too_tall, f"taller than the {slide_decks.HEIGHT} px canvas: {too_tall}"
+    assert not too_big, f"larger than the {slide_decks.WIDTH} x {slide_decks.HEIGHT} px canvas: {too_big}"
     assert not problems, "\n".join(problems)
 
 
