@@ -3,8 +3,8 @@
 The site is built once by tests/conftest.py's fixtures (shared with tests/test_site.py) and
 served on 127.0.0.1; every request that leaves it is blocked and reported. Each deck must show
 its declared number of slides, render its math with MathJax, load its images, fit every slide on
-reveal.js's canvas (in width and height) and log no console error. A screenshot of each title slide goes under the
-test's tmp_path. The decks' unit tests are tests/test_slide_decks.py.
+reveal.js's canvas in width and height and log no console error. A screenshot of each title
+slide goes under the test's tmp_path. The decks' unit tests are tests/test_slide_decks.py.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_deck_works_offline_in_chromium(session, site, server, watched_page, tmp
     too_big = []
     for index in range(session.slide_count()):
         page.evaluate(f"Reveal.slide({index})")
-        width, height = page.evaluate("[Reveal.getCurrentSlide().scrollWidth, Reveal.getCurrentSlide().scrollHeight]")
+        width, height = page.evaluate("(s => [s.scrollWidth, s.scrollHeight])(Reveal.getCurrentSlide())")
         if width > slide_decks.WIDTH or height > slide_decks.HEIGHT:
             too_big.append(f"slide {index + 1}: {width} x {height} px")
     page.close()
