@@ -150,22 +150,55 @@ def test_short_cifar_run_learns(tmp_path):
     assert read_checkpoint(tmp_path / "best.pt")["best"] == saved["best_test_acc"]
 
 
+class SimulatedClock:
+    """Stands in for train's ``time``: a step at side s takes (s/16)^2 / 16 seconds, nothing else takes any.
+
+    The budget's arithmetic then runs on exact binary fractions, the same on every machine.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self.now, self.size = 0.0, 0
+        step, train_size = train.optimizer_step, train.TimeBudget.train_size
+
+        def sized(budget, step_: int, total: int) -> int:
+            self.size = train_size(budget, step_, total)
+            return self.size
+
+        def timed_step(*args, **kwargs) -> None:
+            step(*args, **kwargs)
+            self.now += self.seconds(self.size)
+
+        monkeypatch.setattr(train, "time", self)
+        monkeypatch.setattr(train.TimeBudget, "train_size", sized)
+        monkeypatch.setattr(train, "optimizer_step", timed_step)
+
+    @staticmethod
+    def seconds(size: int) -> float:
+        return (size / 16) ** 2 / 16
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
 @needs_cifar
-def test_time_budget_fixes_the_step_count(tmp_path, capsys):
-    config = small_config("train_subset=2560", "time_budget_min=0.1", "progressive_start=16",
-                          "warmup_fraction=0.1", "epochs=100")
+def test_time_budget_fixes_the_step_count(tmp_path, capsys, monkeypatch):
+    clock = SimulatedClock(monkeypatch)
+    config = small_config("train_subset=640", "batch_size=64", "time_budget_min=0.1",  # 6 s
+                          "progressive_start=16", "warmup_fraction=0.1", "epochs=100", "eval_every=0")
     summary = train.train(config, CIFAR_DIR, tmp_path, progress=False)
     out = capsys.readouterr().out
-    assert "time budget 0.1 min: measured 16px" in out and "32px" in out
+    assert "time budget 0.1 min: measured 16px 62 ms, 20px 98 ms, 24px 141 ms, 28px 191 ms, 32px 250 ms" in out
     planned = int(out.split(" steps (")[0].rsplit("-> ", 1)[1])
+    calibration = train.TimeBudget(config, 0).plan
+    spent = sum(clock.seconds(size) for size in calibration)
+    speed = {size: clock.seconds(size) for size in train.train_sizes(config)}
+    assert planned == train.fit_total_steps(6 - spent, len(calibration), speed, config) < 100 * 10
     final = read_checkpoint(tmp_path / "last.pt")["scheduler"]["lr_lambdas"][0]["total_steps"]
-    assert planned < 100 * 20 and final < 100 * 20  # the budget, not the 100 epochs, set the length
-    assert summary["steps"] == final  # the last re-fit's plan is the one that ran to its end
-    lr = summary["history"][-1]["lr"]
-    if "time budget spent at step" in out:  # the machine slowed in the last epoch: time ran out
-        assert summary["train_seconds"] >= 6 and 0 < lr < 0.05 * config.peak_lr()  # near the end
-    else:
-        assert lr == pytest.approx(0.0, abs=1e-7)  # the cosine finished
+    assert summary["steps"] == final == planned  # each epoch's re-fit measured the same speeds
+    assert len(summary["history"]) == -(-planned // 10)  # ten steps an epoch, the last one cut short
+    assert 6 - clock.seconds(32) < summary["train_seconds"] <= 6  # the budget, to within a step
+    assert summary["history"][-1]["lr"] == pytest.approx(0.0, abs=1e-7)  # the cosine finished
+    assert "time budget spent" not in out
 
 
 @needs_cifar
