@@ -39,7 +39,7 @@ def run_budget(minutes: float, data_dir: Path, out: Path, sets: list[str]) -> di
     return {"budget_min": minutes, "test_acc": summary["final_test_acc"],
             "epochs": summary["epochs_completed"], "train_s": summary["train_seconds"],
             "wall_s": summary["wall_seconds"], "images_per_s": summary["images_per_s"],
-            "load": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+            "amp": summary["amp"], "load": [round(load_before, 2), round(os.getloadavg()[0], 2)],
             "goal": GOALS.get(int(minutes)) if float(minutes).is_integer() else None}
 
 

@@ -71,7 +71,7 @@ class TrainConfig:
     grad_clip: float = 0.0            # clip the gradient norm to this (0: off)
     ema_decay: float = 0.0            # keep an exponential moving average of the weights (0: off)
     # speed
-    amp: str = "auto"                 # auto (bf16/fp16 on GPU, fp32 on CPU), bf16, fp16, none
+    amp: str = "auto"                 # auto (bf16 where supported; else fp16 / fp32), bf16, fp16, none
     channels_last: bool = True
     compile: bool = False
     threads: int = 0                  # torch.set_num_threads (0: leave the default)
@@ -126,7 +126,9 @@ SUITE_EPOCHS = 15
 # - tta_flip, tta_shift=1: the test score averages the logits of each image, its mirror image
 #   and their one-pixel diagonal translations, as cheap at test time as it is reliable.
 # - always 32x32 (no progressive resizing): the spatial MLP and random mixing fix the grid.
-# - bf16 autocast, channels_last: the fast path of a CPU with bf16 instructions, and of a GPU.
+# - bf16 autocast, channels_last: the fast path of a GPU and of a CPU with bf16 instructions,
+#   fixed so that every row computes alike on every machine (a CPU without bf16 units
+#   emulates it: slower than fp32, at the same bf16 precision).
 # - SUITE_EPOCHS: one epoch count for every row, so that rows differ only in what they declare;
 #   the count at which the pooling baseline clears 85% test top-1 (results/README.md says how it
 #   was chosen).
@@ -145,13 +147,14 @@ CIFAR10_SUITE = TrainConfig(
 # cheaper per step than GroupNorm and GELU, BatchNorm before each downsampling convolution is
 # where MetaFormer Baselines put a norm, progressive resizing from 16 px buys more epochs, and a
 # second stage-2 block and flips alone (no crops) suit runs of a few epochs, in which a network
-# this small underfits rather than overfits.
+# this small underfits rather than overfits. Its precision is the machine's fast one (amp="auto"):
+# bf16 on a CPU with bf16 units, fp32 on one without, where emulated bf16 is the slower path.
 CIFAR10_QUICK = dataclasses.replace(
     CIFAR10_SUITE,
     name="cifar10-quick",
     model_overrides={"depths": (1, 2, 3, 1), "norm": "batch", "act": "relu",
                      "layer_scale_init": 1e-5, "downsample_norm": "batch"},
-    epochs=10, crop_padding=0, progressive_start=16,
+    epochs=10, crop_padding=0, progressive_start=16, amp="auto",
 )
 
 # The GPU config: the book's model, a PoolFormer (the paper's block: GroupNorm(1), GELU, 3x3

@@ -13,7 +13,8 @@ from ._names import check_range
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 
 
-def orthogonalize(g: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> torch.Tensor:
+def orthogonalize(g: torch.Tensor, steps: int = 5, eps: float = 1e-7,
+                  dtype: torch.dtype = torch.bfloat16) -> torch.Tensor:
     r"""Return about :math:`UV^\top` for a matrix :math:`G = USV^\top`, by a Newton-Schulz iteration.
 
     Scale :math:`X_0 = G / \|G\|_F` (all singular values now at most 1), then
@@ -21,11 +22,12 @@ def orthogonalize(g: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> torch.T
     singular value :math:`s` to :math:`as + bs^3 + cs^5`, which pushes them all towards 1 (to
     roughly 0.7-1.2 after five steps, close enough for an update direction) and leaves
     :math:`U` and :math:`V` alone. Works on the shorter side (:math:`A` is the smaller Gram
-    matrix) and in bfloat16, as ``torch.optim.Muon`` does: the iteration needs no more
-    precision, and bf16 products are the fast ones on a GPU and on a CPU with bf16 units.
+    matrix) and by default in bfloat16, as ``torch.optim.Muon`` does: the iteration needs no
+    more precision, and bf16 products are the fast ones on a GPU and on a CPU with bf16 units.
+    A CPU without them emulates bf16, far slower than float32, so there ``dtype`` is float32.
     """
     a, b, c = NS_COEFFICIENTS
-    x = g.bfloat16()
+    x = g.to(dtype)
     tall = x.size(0) > x.size(1)
     if tall:
         x = x.T
@@ -64,16 +66,17 @@ class Muon(torch.optim.Optimizer):
     :math:`\eta` and weight decay :math:`\lambda` serve both optimizers. ``torch.optim.Muon``
     computes the same update (``adjust_lr_fn="match_rms_adamw"``) but takes only 2-D
     parameters, while the channel MLP stores (out, in, 1, 1) kernels, the official checkpoints'
-    layout.
+    layout. ``ns_dtype`` is the precision of the Newton-Schulz iteration (see ``orthogonalize``).
     """
 
     def __init__(self, params: Iterable[nn.Parameter], lr: float = 1e-3, weight_decay: float = 0.0,
-                 momentum: float = 0.95, ns_steps: int = 5):
+                 momentum: float = 0.95, ns_steps: int = 5, ns_dtype: torch.dtype = torch.bfloat16):
         for name, value, interval in (("lr", lr, "[0, inf)"), ("weight_decay", weight_decay, "[0, inf)"),
                                       ("momentum", momentum, "[0, 1)"), ("ns_steps", ns_steps, "[1, inf)")):
             check_range(name, value, interval)
         super().__init__(params, dict(lr=lr, weight_decay=weight_decay, momentum=momentum,
                                       ns_steps=ns_steps))
+        self.ns_dtype = ns_dtype
         for group in self.param_groups:
             flat = [p for p in group["params"] if p.ndim < 2]
             if flat:
@@ -95,6 +98,6 @@ class Muon(torch.optim.Optimizer):
                 update = p.grad.lerp(state["momentum"], mu).reshape(len(p), -1)
                 rows, cols = update.shape
                 p.mul_(1 - lr * group["weight_decay"])
-                p.add_(orthogonalize(update, group["ns_steps"]).view_as(p),
+                p.add_(orthogonalize(update, group["ns_steps"], dtype=self.ns_dtype).view_as(p),
                        alpha=-0.2 * math.sqrt(max(rows, cols)) * lr)
         return loss

@@ -92,13 +92,23 @@ def setup(config: TrainConfig) -> tuple[Processes, torch.device]:
     return procs, device
 
 
+def cpu_has_bf16() -> bool:
+    """Return whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX tiles).
+
+    Elsewhere (AVX2 and plain AVX-512 CPUs) bf16 autocast wraps fp32 arithmetic in conversions
+    and is slower than fp32; ``benchmarks/throughput.py --amp none bf16`` measures both.
+    """
+    return any(getattr(torch.cpu, check, lambda: False)()
+               for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
 def resolve_amp(config: TrainConfig, device: torch.device) -> str:
-    """Return the autocast mode: 'auto' is bf16 (fp16 on GPUs without bf16) on CUDA, none on CPU."""
+    """Return the autocast mode: 'auto' is bf16 where the hardware has it, else fp16 (CUDA) or none (CPU)."""
     if config.amp != "auto":
         return config.amp
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "none"
+    return "bf16" if cpu_has_bf16() else "none"
 
 
 def describe_device(device: torch.device) -> str:
@@ -295,11 +305,12 @@ def param_groups(model: nn.Module, weight_decay: float,
             {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
 
 
-def make_optimizers(model: nn.Module, config: TrainConfig,
-                    device: torch.device) -> list[torch.optim.Optimizer]:
+def make_optimizers(model: nn.Module, config: TrainConfig, device: torch.device,
+                    amp: str) -> list[torch.optim.Optimizer]:
     """Return AdamW, and with ``optimizer="muon"`` first a Muon for the stages' weight matrices.
 
     Both take the config's learning rate and weight decay (Muon scales its update to AdamW's RMS).
+    Muon orthogonalizes in bf16 when the run computes in bf16 (``amp``, resolved), else in fp32.
     """
     matrices = muon_params(model) if config.optimizer == "muon" else []
     # fused: one kernel updates every parameter, instead of a few small ops per parameter
@@ -308,7 +319,8 @@ def make_optimizers(model: nn.Module, config: TrainConfig,
                               fused=device.type in ("cpu", "cuda"))
     if not matrices:
         return [adamw]
-    return [Muon(matrices, lr=config.peak_lr(), weight_decay=config.weight_decay), adamw]
+    return [Muon(matrices, lr=config.peak_lr(), weight_decay=config.weight_decay,
+                 ns_dtype=torch.bfloat16 if amp == "bf16" else torch.float32), adamw]
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -511,7 +523,7 @@ def train(config: TrainConfig, data_dir: Optional[str | os.PathLike] = None,
 
     # the model, its optimizers, their schedule, the EMA of its weights
     model = make_model(config, num_classes, device, train_batches)
-    optimizers = make_optimizers(model, config, device)
+    optimizers = make_optimizers(model, config, device, amp)
     schedule, schedulers = make_schedule(config, optimizers, steps_per_epoch)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
     ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)

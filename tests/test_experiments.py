@@ -12,7 +12,7 @@ from metaformer_mini import experiments as ex
 from metaformer_mini.checkpoint import build_model, save_checkpoint
 from metaformer_mini.configs import SUITE_EPOCHS, get_train_config
 from metaformer_mini.registry import get_config
-from metaformer_mini.train import TrainingDiverged
+from metaformer_mini.train import TrainingDiverged, cpu_has_bf16
 
 RESULTS = ex.default_results_dir()
 README = RESULTS.parent / "README.md"
@@ -91,7 +91,8 @@ def test_the_quick_recipe_is_the_suite_recipe_with_a_faster_model_and_pipeline()
     quick, suite = get_train_config("cifar10-quick"), get_train_config("cifar10-suite")
     assert suite.model_overrides == {} and quick.model == suite.model
     different = {k for k, v in dataclasses.asdict(quick).items() if dataclasses.asdict(suite)[k] != v}
-    assert different == {"name", "model_overrides", "progressive_start", "crop_padding", "epochs"}
+    assert different == {"name", "model_overrides", "progressive_start", "crop_padding", "epochs", "amp"}
+    assert (quick.amp, suite.amp) == ("auto", "bf16")  # the machine's fast precision; the suite's fixed one
     assert quick.epochs == 10 and suite.epochs == SUITE_EPOCHS  # the quick run stays short
     assert (suite.whiten_stem, suite.optimizer, suite.tta_flip, suite.tta_shift, suite.label_smoothing,
             suite.crop_padding, suite.time_budget_min) == (True, "muon", True, 1, 0.2, 2, 0.0)
@@ -247,7 +248,7 @@ def test_checkpoint_accuracy_evaluates_as_the_run_did(tmp_path, monkeypatch):
     state["config"]["amp"] = "auto"  # a config that leaves the choice to the device
     torch.save(state, path)
     ex.checkpoint_accuracy(path, None)
-    assert seen["amp"] == "none"  # what training on a CPU would have used
+    assert seen["amp"] == ("bf16" if cpu_has_bf16() else "none")  # what this CPU would train with
 
 
 def test_quantize_roundtrip_error_is_half_a_step():

@@ -38,16 +38,24 @@ def test_muon_matches_torch_muon_on_matrices():
     assert torch.allclose(ours, theirs, rtol=0, atol=1e-6)
 
 
-def test_muon_flattens_kernels():
+def test_orthogonalize_in_float32_is_the_bf16_result_without_its_rounding():
+    g = torch.randn(48, 32, generator=torch.Generator().manual_seed(0))
+    fp32, bf16 = orthogonalize(g, dtype=torch.float32), orthogonalize(g)
+    assert fp32.dtype == g.dtype
+    assert 0 < (fp32 - bf16).abs().max() < 0.05  # bf16 keeps 8 bits of mantissa
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_muon_flattens_kernels(dtype):
     torch.manual_seed(0)
     kernel = torch.nn.Parameter(torch.randn(8, 4, 3, 3).to(memory_format=torch.channels_last))
     start = kernel.detach().clone()
     kernel.grad = torch.randn_like(kernel)
     grad = kernel.grad.clone()
-    Muon([kernel], lr=0.1).step()
+    Muon([kernel], lr=0.1, ns_dtype=dtype).step()
     momentum = torch.zeros_like(grad).lerp(grad, 0.05)  # the first step, as the docstring's equation
     update = grad.lerp(momentum, 0.95).reshape(8, 36)  # the kernel as the matrix (out, in k k)
-    expected = 0.1 * 0.2 * math.sqrt(36) * orthogonalize(update).reshape(8, 4, 3, 3)
+    expected = 0.1 * 0.2 * math.sqrt(36) * orthogonalize(update, dtype=dtype).reshape(8, 4, 3, 3)
     assert torch.allclose(start - kernel, expected, rtol=0, atol=1e-6)
 
 

@@ -65,14 +65,17 @@ def test_param_groups_skip_decay_on_norms_and_biases():
 def test_muon_and_adamw_split_the_parameters():
     config = small_config()
     model = build_model(config, 10)
-    muon, adamw = train.make_optimizers(model, config, torch.device("cpu"))
+    muon, adamw = train.make_optimizers(model, config, torch.device("cpu"), "none")
     trained = [[id(p) for g in o.param_groups for p in g["params"]] for o in (muon, adamw)]
     assert sorted(trained[0] + trained[1]) == sorted(id(p) for p in model.parameters())  # each once
     assert isinstance(muon, Muon) and isinstance(adamw, torch.optim.AdamW)
     assert muon.param_groups[0]["lr"] == adamw.param_groups[0]["lr"] == config.peak_lr()
     assert id(model.head.weight) in trained[1] and id(model.stem.proj.weight) in trained[1]
+    assert muon.ns_dtype == torch.float32  # a float32 run orthogonalizes in float32 ...
+    bf16_muon = train.make_optimizers(model, config, torch.device("cpu"), "bf16")[0]
+    assert bf16_muon.ns_dtype == torch.bfloat16  # ... a bf16 run in bf16
     alone = train.make_optimizers(model, dataclasses.replace(config, optimizer="adamw"),
-                                  torch.device("cpu"))
+                                  torch.device("cpu"), "none")
     assert len(alone) == 1 and len(alone[0].param_groups[0]["params"]) == sum(
         p.ndim > 1 for p in model.parameters())
 
@@ -126,6 +129,16 @@ def test_bad_config_names_and_values():
     with pytest.raises(ValueError, match="lr must be positive"):
         configs.get_train_config("cifar10-quick", ["lr=0"])
 
+
+@pytest.mark.parametrize("avx512_bf16, amx, expected", [
+    (False, False, "none"), (True, False, "bf16"), (False, True, "bf16")])
+def test_auto_amp_on_a_cpu_is_bf16_only_with_bf16_units(monkeypatch, avx512_bf16, amx, expected):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    cpu = torch.device("cpu")
+    assert train.resolve_amp(configs.get_train_config("cifar10-quick"), cpu) == expected
+    assert train.resolve_amp(configs.get_train_config("cifar10-suite"), cpu) == "bf16"  # fixed
+    assert train.resolve_amp(configs.get_train_config("cifar10-quick", ["amp=none"]), cpu) == "none"
 
 # --- short runs --------------------------------------------------------------------------------
 
